@@ -5,11 +5,210 @@ Only this module prints and chooses exit codes; everything it calls raises TwinE
 
 from __future__ import annotations
 
+import json
+import os
+import sys
+from pathlib import Path
+from typing import Annotated, Any
+
 import typer
+from rich.console import Console
+from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeElapsedColumn
+
+from twin.errors import TwinError
 
 app = typer.Typer(add_completion=False, no_args_is_help=True, help="twin: open 3D digital twin for municipalities")
+layers_app = typer.Typer(no_args_is_help=True, help="List, show and delete layers.")
+app.add_typer(layers_app, name="layers")
+err = Console(stderr=True)
+out = Console()
+
+REPO_ROOT = Path(__file__).resolve().parents[2]
+SAMPLE_DIR = REPO_ROOT / "data" / "samples"
+SAMPLE_LAYER = "gebaeude"
+
+
+def _settings() -> Any:
+    from twin.settings import Settings
+
+    return Settings()
+
+
+def _fail(exc: TwinError) -> None:
+    err.print(f"[bold red]error:[/] {exc.message}", highlight=False, soft_wrap=True)
+    raise typer.Exit(exc.exit_code)
+
+
+@app.command()
+def ingest(
+    sources: Annotated[list[Path], typer.Argument(help="source files (GeoJSON, GeoPackage, Shapefile, GeoParquet)")],
+    layer: Annotated[str, typer.Option("--layer", help="layer id (lower-case letters, digits, - and _)")],
+    title: Annotated[str | None, typer.Option(help="layer title shown in the viewer")] = None,
+    crs: Annotated[str | None, typer.Option(help="source CRS, overrides the file's (e.g. EPSG:25832)")] = None,
+    heights: Annotated[str, typer.Option(help="auto | ground | source: where building bases stand")] = "auto",
+    vertical_crs: Annotated[
+        str | None, typer.Option(help="vertical CRS of z values (e.g. EPSG:7837 for DHHN2016, or 'ellipsoidal')")
+    ] = None,
+    height_attr: Annotated[str | None, typer.Option(help="attribute with the building height in metres")] = None,
+    storeys_attr: Annotated[str | None, typer.Option(help="attribute with the number of storeys")] = None,
+    storey_height: Annotated[float, typer.Option(help="metres per storey for the storeys rule")] = 3.0,
+    default_height: Annotated[float, typer.Option(help="height in metres when no rule applies")] = 10.0,
+    id_attr: Annotated[str | None, typer.Option(help="attribute with the source id of each building")] = None,
+    group: Annotated[str, typer.Option(help="place in the viewer's layer tree, e.g. 'Gebäude'")] = "",
+    attribution: Annotated[str, typer.Option(help="attribution shown with the layer")] = "",
+    licence: Annotated[str, typer.Option(help="licence of the data, e.g. dl-de/by-2-0")] = "",
+    report: Annotated[Path | None, typer.Option(help="also write the ingest report to this file")] = None,
+) -> None:
+    """Turn building footprints into a published 3D Tiles layer."""
+    from twin.ingest.footprints import FootprintOptions
+    from twin.pipeline import IngestOptions
+    from twin.pipeline import ingest as run_ingest
+
+    if heights not in ("auto", "ground", "source"):
+        err.print("[bold red]error:[/] --heights must be auto, ground or source")
+        raise typer.Exit(2)
+    options = IngestOptions(
+        layer_id=layer,
+        title=title,
+        footprints=FootprintOptions(
+            crs=crs, height_attr=height_attr, storeys_attr=storeys_attr, storey_height=storey_height,
+            default_height=default_height, id_attr=id_attr,
+        ),
+        heights=heights,  # type: ignore[arg-type]
+        vertical_crs=vertical_crs,
+        group=group,
+        attribution=attribution,
+        licence=licence,
+    )  # fmt: skip
+    try:
+        settings = _settings()
+        with Progress(
+            TextColumn("{task.description}"), BarColumn(), MofNCompleteColumn(), TimeElapsedColumn(),
+            console=err, transient=True, disable=not err.is_terminal,
+        ) as bar:  # fmt: skip
+            tasks: dict[str, Any] = {}
+
+            def progress(stage: str, done: int, total: int) -> None:
+                if stage not in tasks:
+                    tasks[stage] = bar.add_task(stage, total=total)
+                bar.update(tasks[stage], completed=done, total=total)
+
+            result = run_ingest(list(sources), options, settings, progress)
+    except TwinError as exc:
+        _fail(exc)
+        return
+    if report:
+        report.write_text(json.dumps(result, indent=2, ensure_ascii=False), encoding="utf-8")
+    skipped = sum(result["skipped"].values())
+    out.print(
+        f"layer [bold]{result['layer']}[/]: {result['features_written']} buildings in {result['tiles']} tiles "
+        f"({result['tile_bytes_total'] / 1e6:.1f} MB) from {result['features_read']} features, "
+        f"{skipped} skipped, in {result['duration_s']:.1f} s",
+        highlight=False,
+    )
+    for reason, count in result["skipped"].items():
+        out.print(f"  skipped {count}: {reason}", highlight=False)
+    for rule, count in result["height_rules"].items():
+        out.print(f"  height from {rule}: {count}", highlight=False)
+    for warning in result["warnings"]:
+        err.print(f"[yellow]warning:[/] {warning}", highlight=False, soft_wrap=True)
+    out.print(f"  report: {settings.layers_dir / result['layer'] / 'report.json'}", highlight=False)
+
+
+@app.command()
+def serve(
+    host: Annotated[str, typer.Option(help="address to listen on")] = "127.0.0.1",
+    port: Annotated[int, typer.Option(help="port to listen on")] = 8000,
+) -> None:
+    """Serve the API, the tiles and the viewer in one process."""
+    try:
+        settings = _settings()
+        from twin.api.app import run_server
+
+        run_server(settings, host=host, port=port)
+    except TwinError as exc:
+        _fail(exc)
+
+
+@app.command()
+def demo(
+    host: Annotated[str, typer.Option(help="address to listen on")] = "127.0.0.1",
+    port: Annotated[int, typer.Option(help="port to listen on")] = 8000,
+) -> None:
+    """Ingest the sample city (once) and serve it with the viewer."""
+    from twin.ingest.footprints import FootprintOptions
+    from twin.pipeline import IngestOptions
+    from twin.pipeline import ingest as run_ingest
+
+    profile = REPO_ROOT / "profiles" / "halle-sample.toml"
+    if "TWIN_PROFILE" not in os.environ and profile.exists():
+        os.environ["TWIN_PROFILE"] = str(profile)
+    try:
+        settings = _settings()
+        sample = SAMPLE_DIR / "halle-altstadt.gpkg"
+        if not (settings.layers_dir / SAMPLE_LAYER / "tileset.json").exists():
+            out.print(f"ingesting the sample city {sample} …")
+            result = run_ingest(
+                [sample],
+                IngestOptions(
+                    layer_id=SAMPLE_LAYER, title="Gebäude (Beispielstadt)", footprints=FootprintOptions(),
+                    group="Gebäude", attribution="Synthetische Beispieldaten (twin), CC0-1.0", licence="CC0-1.0",
+                ),
+                settings,
+            )  # fmt: skip
+            out.print(f"  {result['features_written']} buildings in {result['tiles']} tiles")
+        out.print(f"viewer: http://{host}:{port}/")
+        from twin.api.app import run_server
+
+        run_server(settings, host=host, port=port)
+    except TwinError as exc:
+        _fail(exc)
+
+
+@layers_app.command("list")
+def layers_list() -> None:
+    """List the layers in the catalog."""
+    from twin.catalog import Catalog
+
+    try:
+        catalog = Catalog(_settings().catalog_url)
+        for record in catalog.list():
+            out.print(f"{record.id}\t{record.kind}\t{record.feature_count}\t{record.title}", highlight=False)
+    except TwinError as exc:
+        _fail(exc)
+
+
+@layers_app.command("show")
+def layers_show(layer_id: Annotated[str, typer.Argument(help="layer id")]) -> None:
+    """Show one layer's metadata as JSON."""
+    from twin.catalog import Catalog
+
+    try:
+        record = Catalog(_settings().catalog_url).get(layer_id)
+        out.print_json(record.model_dump_json())
+    except TwinError as exc:
+        _fail(exc)
+
+
+@layers_app.command("delete")
+def layers_delete(layer_id: Annotated[str, typer.Argument(help="layer id")]) -> None:
+    """Delete a layer: its catalog entry and its published files."""
+    from twin.catalog import Catalog
+    from twin.tiles.publish import unpublish
+
+    try:
+        settings = _settings()
+        Catalog(settings.catalog_url).delete(layer_id)
+        unpublish(settings.data_dir, layer_id)
+        out.print(f"deleted layer {layer_id}")
+    except TwinError as exc:
+        _fail(exc)
 
 
 def main() -> None:
     """Console-script entry point."""
-    app()
+    try:
+        app()
+    except TwinError as exc:  # settings errors raised outside a command
+        err.print(f"error: {exc.message}")
+        sys.exit(exc.exit_code)

@@ -1,0 +1,77 @@
+"""Per-app state and the dependencies that hand it to the routers.
+
+The app keeps its Settings and a lazily opened Catalog on ``app.state``; nothing is global, so tests can build
+as many apps with different settings as they like.
+"""
+
+from __future__ import annotations
+
+import secrets
+import threading
+from typing import Annotated
+
+from fastapi import Depends, Request
+from fastapi.security import HTTPAuthorizationCredentials, HTTPBearer
+
+from twin.catalog import Catalog
+from twin.errors import AuthError
+from twin.settings import Settings
+
+
+class AppState:
+    """What one app instance shares between requests: its settings and its catalog connection."""
+
+    def __init__(self, settings: Settings) -> None:
+        self.settings = settings
+        self._catalog: Catalog | None = None
+        self._lock = threading.Lock()
+
+    @property
+    def catalog(self) -> Catalog:
+        """The catalog, opened on first use (so building the app touches no database)."""
+        if self._catalog is None:
+            with self._lock:
+                if self._catalog is None:
+                    self._catalog = Catalog(self.settings.catalog_url)
+        return self._catalog
+
+    def close(self) -> None:
+        """Release the catalog's connections."""
+        if self._catalog is not None:
+            self._catalog.engine.dispose()
+            self._catalog = None
+
+
+def get_state(request: Request) -> AppState:
+    """The AppState of the app serving this request."""
+    state: AppState = request.app.state.twin
+    return state
+
+
+def get_settings(state: Annotated[AppState, Depends(get_state)]) -> Settings:
+    """The app's settings."""
+    return state.settings
+
+
+def get_catalog(state: Annotated[AppState, Depends(get_state)]) -> Catalog:
+    """The app's layer catalog."""
+    return state.catalog
+
+
+_bearer = HTTPBearer(auto_error=False, description="the admin token (TWIN_ADMIN_TOKEN)")
+
+
+def require_admin(
+    settings: Annotated[Settings, Depends(get_settings)],
+    credentials: Annotated[HTTPAuthorizationCredentials | None, Depends(_bearer)],
+) -> None:
+    """Refuse the request unless it carries ``Authorization: Bearer <admin token>`` (constant time)."""
+    if credentials is None or credentials.scheme.lower() != "bearer":
+        raise AuthError("this request needs 'Authorization: Bearer <admin token>'")
+    if not secrets.compare_digest(credentials.credentials.encode(), settings.admin_token.encode()):
+        raise AuthError("the admin token is not valid")
+
+
+SettingsDep = Annotated[Settings, Depends(get_settings)]
+CatalogDep = Annotated[Catalog, Depends(get_catalog)]
+AdminDep = Depends(require_admin)

@@ -1,0 +1,217 @@
+"""Resolving the source CRS and building exact transforms to geodetic coordinates.
+
+Heights are the delicate part. German data gives heights above NHN (DHHN2016, EPSG:7837; DHHN92,
+EPSG:5783); CesiumJS needs heights above the WGS84 ellipsoid. The difference, the quasigeoid height
+(36-50 m in Germany), comes from the GCG2016 grid, which pyproj's wheel does not ship. Without the grid
+PROJ silently drops the vertical step, so this module refuses to transform NHN heights unless the grid
+is found, and never guesses a datum without saying so in the ingest log.
+"""
+
+from __future__ import annotations
+
+import warnings
+from collections.abc import Sequence
+from concurrent.futures import ThreadPoolExecutor
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Literal
+
+import numpy as np
+import numpy.typing as npt
+import pyproj
+from pyproj import CRS, Transformer
+from pyproj.crs import CompoundCRS, ProjectedCRS
+from pyproj.crs.coordinate_operation import TransverseMercatorConversion
+from pyproj.transformer import TransformerGroup
+
+from twin.errors import CRSError, GeoidGridMissingError
+from twin.ingest.model import IngestLog
+
+FloatArray = npt.NDArray[np.float64]
+HeightsMode = Literal["auto", "ground", "source"]
+
+# Horizontal CRSs used for German official data; their heights are (practically always) NHN.
+GERMAN_CRS_CODES = {25832, 25833, 3044, 3045, 4258, 4647, 5650, 5652, 5653, 31466, 31467, 31468, 31469}
+DHHN2016 = 7837
+GEOID_HINT = (
+    "install the quasigeoid grid: `projsync --file de_bkg_gcg2016.tif`, or copy de_bkg_gcg2016.tif into "
+    "{user_dir} or a folder named in TWIN_GRID_DIRS"
+)
+
+_added_grid_dirs: set[str] = set()
+
+
+def parse_crs(text: str, what: str = "--crs") -> CRS:
+    """A CRS from user input such as 'EPSG:25832', '25832' or 'EPSG:25832+7837'."""
+    candidate = text.strip()
+    if candidate.isdigit():
+        candidate = f"EPSG:{candidate}"
+    try:
+        return CRS.from_user_input(candidate)
+    except pyproj.exceptions.CRSError as exc:
+        raise CRSError(f"{what}: unknown coordinate reference system '{text}'") from exc
+
+
+def split_crs(crs: CRS) -> tuple[CRS, CRS | None, bool]:
+    """(horizontal, vertical, ellipsoidal_3d) parts of a CRS.
+
+    `vertical` is set for compound CRSs; `ellipsoidal_3d` is True for 3D geographic CRSs whose third
+    axis already is an ellipsoidal height.
+    """
+    if crs.is_compound:
+        parts = crs.sub_crs_list
+        return parts[0], parts[1] if len(parts) > 1 else None, False
+    if crs.is_geographic and len(crs.axis_info) == 3:
+        return crs, None, True
+    return crs, None, False
+
+
+def is_metric_projected(crs: CRS) -> bool:
+    """True for projected CRSs whose axes are in metres."""
+    if not crs.is_projected:
+        return False
+    return all(axis.unit_name in ("metre", "meter") for axis in crs.axis_info[:2])
+
+
+def local_metric_crs(crs: CRS, lon0: float, lat0: float) -> CRS:
+    """A transverse Mercator CRS on `crs`'s datum centred at lon0/lat0: metres, negligible scale error."""
+    geodetic = crs.geodetic_crs
+    if geodetic is None:
+        raise CRSError(f"CRS {crs.name} has no geodetic datum")
+    conversion = TransverseMercatorConversion(
+        latitude_natural_origin=lat0, longitude_natural_origin=lon0, scale_factor_natural_origin=1.0
+    )
+    return ProjectedCRS(conversion=conversion, geodetic_crs=geodetic, name=f"twin local TM {lon0:.4f} {lat0:.4f}")
+
+
+def epsg_code(crs: CRS) -> int | None:
+    """The EPSG code of a CRS if it has one."""
+    try:
+        return crs.to_epsg(min_confidence=70)
+    except pyproj.exceptions.CRSError:
+        return None
+
+
+def add_grid_dirs(dirs: Sequence[Path]) -> None:
+    """Let PROJ search these folders for grids (process-wide, idempotent)."""
+    for folder in dirs:
+        key = str(Path(folder).resolve())
+        if key not in _added_grid_dirs and Path(key).is_dir():
+            pyproj.datadir.append_data_dir(key)
+            _added_grid_dirs.add(key)
+
+
+@dataclass(frozen=True)
+class VerticalPlan:
+    """How heights are turned into ellipsoidal heights.
+
+    mode "ground": every building's base at ellipsoidal height 0 (the viewer has no terrain).
+    mode "source": base heights from the source z values in `vertical_crs` (None: already ellipsoidal).
+    """
+
+    mode: Literal["ground", "source"]
+    vertical_crs: CRS | None
+    description: str
+
+
+def plan_heights(
+    source_crs: CRS,
+    has_z: bool,
+    mode: HeightsMode,
+    vertical_override: str | None,
+    log: IngestLog,
+    path: Path,
+) -> VerticalPlan:
+    """Decide how z values become ellipsoidal heights, or refuse with a reason that names the file."""
+    horizontal, vertical, ellipsoidal = split_crs(source_crs)
+    if mode == "ground" or (mode == "auto" and not has_z):
+        reason = "requested" if mode == "ground" else "the source has no z values"
+        return VerticalPlan("ground", None, f"ground: building bases at ellipsoidal height 0 ({reason})")
+    if not has_z:
+        raise CRSError(f"{path}: --heights source needs z coordinates, but the footprints are 2D")
+    if vertical_override:
+        if vertical_override.lower() in ("ellipsoidal", "ellipsoid", "4979", "epsg:4979"):
+            return VerticalPlan("source", None, "source: z values are ellipsoidal heights (--vertical-crs)")
+        vcrs = parse_crs(vertical_override, "--vertical-crs")
+        if not vcrs.is_vertical:
+            raise CRSError(f"--vertical-crs: {vcrs.name} is not a vertical CRS")
+        return VerticalPlan("source", vcrs, f"source: z values in {vcrs.name} (--vertical-crs)")
+    if ellipsoidal:
+        return VerticalPlan("source", None, f"source: z values are ellipsoidal heights ({source_crs.name})")
+    if vertical is not None:
+        return VerticalPlan("source", vertical, f"source: z values in {vertical.name} (from the source CRS)")
+    code = epsg_code(horizontal)
+    if code in GERMAN_CRS_CODES:
+        vcrs = CRS.from_epsg(DHHN2016)
+        log.warn(
+            f"{path}: z values without a vertical CRS; assumed NHN heights in DHHN2016 (EPSG:{DHHN2016}), "
+            "as in German official data. Pass --vertical-crs to say otherwise (DHHN92: EPSG:5783)."
+        )
+        return VerticalPlan("source", vcrs, "source: z values assumed DHHN2016 (EPSG:7837) NHN heights")
+    raise CRSError(
+        f"{path}: the footprints have z values but their CRS ({horizontal.name}) has no vertical datum; "
+        "pass --vertical-crs EPSG:... (or 'ellipsoidal'), or --heights ground to put buildings on the ground"
+    )
+
+
+class GeodeticTransform:
+    """Exact transform of (x, y, z) in a source CRS to longitude/latitude (degrees) and ellipsoidal height."""
+
+    def __init__(
+        self, horizontal: CRS, plan: VerticalPlan, grid_dirs: Sequence[Path] = (), path: Path | None = None
+    ) -> None:
+        add_grid_dirs(grid_dirs)
+        self.plan = plan
+        where = f"{path}: " if path else ""
+        if plan.mode == "source" and plan.vertical_crs is not None:
+            source: CRS = CompoundCRS(name=f"{horizontal.name} + {plan.vertical_crs.name}",
+                                      components=[horizontal, plan.vertical_crs])
+        elif plan.mode == "source":
+            source = horizontal
+        else:
+            source = horizontal
+        self.three_d = plan.mode == "source"
+        target = CRS.from_epsg(4979)
+        with warnings.catch_warnings():
+            warnings.simplefilter("ignore")
+            group = TransformerGroup(source, target, always_xy=True)
+        if not group.transformers:
+            raise CRSError(f"{where}no transformation from {source.name} to WGS 84 is available")
+        if self.three_d and plan.vertical_crs is not None and not group.best_available:
+            missing = sorted(
+                {grid.short_name for op in group.unavailable_operations for grid in op.grids if not grid.available}
+            )
+            hint = GEOID_HINT.format(user_dir=pyproj.datadir.get_user_data_dir())
+            raise GeoidGridMissingError(
+                f"{where}heights in {plan.vertical_crs.name} need the PROJ grid(s) {', '.join(missing) or '?'}, "
+                f"which are not installed; {hint}. Or ingest with --heights ground."
+            )
+        self.transformer: Transformer = group.transformers[0]
+        self.description = self.transformer.description
+
+    def __call__(self, x: FloatArray, y: FloatArray, z: FloatArray | None = None) -> tuple[FloatArray, ...]:
+        """(lon, lat, h): degrees and metres above the ellipsoid; h is 0 in ground mode."""
+        n = len(x)
+        if n == 0:
+            return np.empty(0), np.empty(0), np.empty(0)
+        zz = z if (self.three_d and z is not None) else np.zeros(n)
+        # PROJ releases the GIL while transforming: two chunks use both cores.
+        chunks = 2 if n > 200_000 else 1
+        bounds = np.linspace(0, n, chunks + 1).astype(int)
+        lon = np.empty(n)
+        lat = np.empty(n)
+        h = np.empty(n)
+
+        def work(i: int) -> None:
+            a, b = bounds[i], bounds[i + 1]
+            lo, la, hh = self.transformer.transform(x[a:b], y[a:b], zz[a:b], errcheck=False)
+            lon[a:b], lat[a:b], h[a:b] = lo, la, hh
+
+        if chunks == 1:
+            work(0)
+        else:
+            with ThreadPoolExecutor(chunks) as pool:
+                list(pool.map(work, range(chunks)))
+        if not self.three_d:
+            h[:] = 0.0
+        return lon, lat, h

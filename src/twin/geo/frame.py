@@ -1,0 +1,72 @@
+"""Earth-centred frames: geodetic → ECEF and the local east-north-up (ENU) frame.
+
+All functions are vectorised over numpy arrays. Units: degrees for longitude/latitude, metres for heights
+(above the WGS84 ellipsoid) and for ECEF / ENU coordinates.
+"""
+
+from __future__ import annotations
+
+import numpy as np
+import numpy.typing as npt
+
+FloatArray = npt.NDArray[np.float64]
+
+# WGS84 ellipsoid (ETRS89's GRS80 differs by 0.1 mm in the semi-minor axis: irrelevant here).
+WGS84_A = 6378137.0
+WGS84_F = 1.0 / 298.257223563
+WGS84_E2 = WGS84_F * (2.0 - WGS84_F)
+
+
+def geodetic_to_ecef(lon: FloatArray, lat: FloatArray, h: FloatArray) -> FloatArray:
+    """ECEF (N, 3) in metres from longitude/latitude in degrees and ellipsoidal height in metres.
+
+    The closed form is exact; it is what PROJ does for EPSG:4979 → EPSG:4978, without the per-call cost.
+    """
+    lam = np.radians(lon)
+    phi = np.radians(lat)
+    sin_phi = np.sin(phi)
+    cos_phi = np.cos(phi)
+    n = WGS84_A / np.sqrt(1.0 - WGS84_E2 * sin_phi * sin_phi)
+    out = np.empty((np.size(lam), 3), dtype=np.float64)
+    out[:, 0] = (n + h) * cos_phi * np.cos(lam)
+    out[:, 1] = (n + h) * cos_phi * np.sin(lam)
+    out[:, 2] = (n * (1.0 - WGS84_E2) + h) * sin_phi
+    return out
+
+
+def enu_rotation(lon0: float, lat0: float) -> FloatArray:
+    """3x3 matrix whose rows are the east, north and up unit vectors (in ECEF) at lon0/lat0 degrees."""
+    lam = np.radians(lon0)
+    phi = np.radians(lat0)
+    sl, cl = np.sin(lam), np.cos(lam)
+    sp, cp = np.sin(phi), np.cos(phi)
+    return np.array(
+        [
+            [-sl, cl, 0.0],
+            [-sp * cl, -sp * sl, cp],
+            [cp * cl, cp * sl, sp],
+        ]
+    )
+
+
+def enu_to_ecef_matrix(lon0: float, lat0: float, h0: float = 0.0) -> FloatArray:
+    """4x4 transform (row-major numpy) taking ENU metres at (lon0, lat0, h0) to ECEF metres."""
+    rotation = enu_rotation(lon0, lat0)
+    origin = geodetic_to_ecef(np.array([lon0]), np.array([lat0]), np.array([h0]))[0]
+    matrix = np.eye(4)
+    matrix[:3, :3] = rotation.T
+    matrix[:3, 3] = origin
+    return matrix
+
+
+def ecef_to_enu(ecef: FloatArray, lon0: float, lat0: float, h0: float = 0.0) -> FloatArray:
+    """ENU metres (N, 3) at (lon0, lat0, h0) from ECEF metres (N, 3)."""
+    rotation = enu_rotation(lon0, lat0)
+    origin = geodetic_to_ecef(np.array([lon0]), np.array([lat0]), np.array([h0]))[0]
+    result: FloatArray = (ecef - origin) @ rotation.T
+    return result
+
+
+def column_major(matrix: FloatArray) -> list[float]:
+    """A 4x4 matrix as the 16 column-major numbers 3D Tiles and glTF expect."""
+    return [float(v) for v in matrix.T.reshape(-1)]

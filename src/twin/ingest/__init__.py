@@ -1,0 +1,1 @@
+"""Readers: one per source format, each producing the canonical model (no HTTP, no tiling)."""

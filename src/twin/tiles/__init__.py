@@ -1,0 +1,1 @@
+"""Mesh building, tiling, GLB/tileset writers and atomic publishing (no HTTP)."""
