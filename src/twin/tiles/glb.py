@@ -59,7 +59,8 @@ class _Binary:
         return len(self.views) - 1
 
     def blob(self) -> bytes:
-        pad = (-self.length) % 4
+        # EXT_structural_metadata: the BIN chunk is padded with zeros to an 8-byte boundary.
+        pad = (-self.length) % 8
         return b"".join(self.parts) + b"\0" * pad
 
 
@@ -191,7 +192,7 @@ def encode_glb(mesh: TileMesh, columns: list[PropertyColumn], start: int, stop: 
         }],
         "accessors": accessors,
         "bufferViews": binary.views,
-        "buffers": [{"byteLength": len(blob)}],
+        "buffers": [{"byteLength": binary.length}],
         "extensions": {"EXT_structural_metadata": {
             "schema": schema,
             "propertyTables": [{"class": CLASS_ID, "count": stop - start, "properties": properties}],
@@ -200,7 +201,7 @@ def encode_glb(mesh: TileMesh, columns: list[PropertyColumn], start: int, stop: 
     if extensions_required:
         document["extensionsRequired"] = extensions_required
     text = json.dumps(document, separators=(",", ":"), allow_nan=False).encode("utf-8")
-    text += b" " * ((-len(text)) % 4)
+    text += b" " * ((-len(text)) % 8)  # JSON chunk padded with spaces to 8 bytes (EXT_structural_metadata)
     total = 12 + 8 + len(text) + 8 + len(blob)
     return b"".join([
         struct.pack("<III", GLB_MAGIC, 2, total),
