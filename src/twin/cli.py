@@ -212,3 +212,7 @@ def main() -> None:
     except TwinError as exc:  # settings errors raised outside a command
         err.print(f"error: {exc.message}")
         sys.exit(exc.exit_code)
+
+
+if __name__ == "__main__":
+    main()

@@ -1,0 +1,106 @@
+"""Heights: NHN z values through the GCG2016 quasigeoid, never silently without it; ground mode."""
+
+from __future__ import annotations
+
+import os
+import subprocess
+import sys
+from pathlib import Path
+
+import geopandas as gpd
+import numpy as np
+import pytest
+import shapely
+import tilecheck
+from conftest import GRID_DIR
+from pyproj import CRS
+from pyproj.transformer import TransformerGroup
+
+from twin.pipeline import IngestOptions, ingest
+from twin.settings import Settings
+
+# Near Halle (Saale), EPSG:25832; ground at ~90 m above NHN.
+X0, Y0, GROUND = 706_000.0, 5_707_000.0, 90.0
+
+
+def _z_footprints(path: Path, crs: str = "EPSG:25832") -> Path:
+    geoms = []
+    for i in range(5):
+        x = X0 + 30 * i
+        geoms.append(shapely.Polygon([(x, Y0, GROUND + i), (x + 12, Y0, GROUND + i + 0.5),
+                                      (x + 12, Y0 + 9, GROUND + i + 0.7), (x, Y0 + 9, GROUND + i)]))
+    frame = gpd.GeoDataFrame({"gml_id": [f"z{i}" for i in range(5)], "hoehe": [10.0] * 5}, geometry=geoms, crs=crs)
+    frame.to_file(path)
+    return path
+
+
+def _grid_available() -> None:
+    if not (GRID_DIR / "de_bkg_gcg2016.tif").exists():
+        pytest.skip(f"GCG2016 grid not available in {GRID_DIR} (../shared is absent)")
+
+
+def test_nhn_heights_use_the_quasigeoid(tmp_path: Path) -> None:
+    _grid_available()
+    source = _z_footprints(tmp_path / "z.gpkg")
+    settings = Settings(data_dir=tmp_path / "data", grid_dirs=[GRID_DIR])
+    report = ingest([source], IngestOptions("z"), settings)
+    assert "DHHN2016" in report["heights"]
+    assert any("assumed NHN heights in DHHN2016" in w for w in report["warnings"])
+    assert "DHHN2016" in report["transform"]
+
+    group = TransformerGroup(CRS("EPSG:25832+7837"), CRS("EPSG:4978"), always_xy=True)
+    assert group.best_available
+    to_ecef = group.transformers[0]
+    layer = settings.layers_dir / "z"
+    (content,) = [p for _, p in tilecheck.iter_contents(layer / "tileset.json")]
+    decoded = tilecheck.tile_positions_ecef(layer / "tileset.json", content)
+    frame = gpd.read_file(source)
+    expected = []
+    for geom in frame.geometry:
+        ring = shapely.get_coordinates(geom, include_z=True)[:-1]
+        roof = ring[:, 2].min() + 10.0
+        expected.append(np.column_stack(to_ecef.transform(ring[:, 0], ring[:, 1], ring[:, 2])))
+        expected.append(np.column_stack(to_ecef.transform(ring[:, 0], ring[:, 1], np.full(len(ring), roof))))
+    reference = np.concatenate(expected)
+    distance = np.linalg.norm(decoded[:, None, :] - reference[None, :, :], axis=2)
+    assert distance.min(axis=1).max() < 0.01
+    assert distance.min(axis=0).max() < 0.01
+    # The quasigeoid height is 36-50 m everywhere in Germany: buildings are not that much too low.
+    _, _, h = tilecheck.ecef_to_geodetic(decoded)
+    assert 36.0 < h.min() - GROUND < 50.0
+
+
+def test_missing_geoid_grid_is_refused_loudly(tmp_path: Path) -> None:
+    source = _z_footprints(tmp_path / "z.gpkg")
+    empty = tmp_path / "proj-user"
+    empty.mkdir()
+    env = {k: v for k, v in os.environ.items() if not k.startswith("TWIN_")}
+    env.update(TWIN_DATA_DIR=str(tmp_path / "data"), PROJ_USER_WRITABLE_DIRECTORY=str(empty), PROJ_NETWORK="OFF")
+    result = subprocess.run([sys.executable, "-m", "twin.cli", "ingest", str(source), "--layer", "z"], env=env,
+                            capture_output=True, text=True, check=False)
+    assert result.returncode == 3, result.stderr
+    message = " ".join(result.stderr.split())
+    assert "de_bkg_gcg2016.tif" in message and "--heights ground" in message and str(source) in message
+    assert not (tmp_path / "data" / "layers" / "z").exists()
+
+
+def test_ground_mode_puts_bases_on_the_ellipsoid(tmp_path: Path) -> None:
+    source = _z_footprints(tmp_path / "z.gpkg")
+    settings = Settings(data_dir=tmp_path / "data")
+    report = ingest([source], IngestOptions("g", heights="ground"), settings)
+    assert report["heights"].startswith("ground")
+    layer = settings.layers_dir / "g"
+    (content,) = [p for _, p in tilecheck.iter_contents(layer / "tileset.json")]
+    _, _, h = tilecheck.ecef_to_geodetic(tilecheck.tile_positions_ecef(layer / "tileset.json", content))
+    assert h.min() == pytest.approx(0.0, abs=0.01)
+    assert h.max() == pytest.approx(10.0, abs=0.01)
+
+
+def test_z_without_vertical_datum_outside_germany_is_refused(tmp_path: Path) -> None:
+    source = _z_footprints(tmp_path / "z.gpkg", crs="EPSG:32630")
+    from twin.errors import CRSError
+
+    with pytest.raises(CRSError, match="--vertical-crs"):
+        ingest([source], IngestOptions("z"), Settings(data_dir=tmp_path / "data"))
+    report = ingest([source], IngestOptions("z", vertical_crs="ellipsoidal"), Settings(data_dir=tmp_path / "data"))
+    assert "ellipsoidal" in report["heights"]
