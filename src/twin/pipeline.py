@@ -6,10 +6,13 @@ This module wires the parts together; each stage lives in its own package (inges
 from __future__ import annotations
 
 import json
+import multiprocessing
+import os
 import shutil
 import time
 from collections import Counter
 from collections.abc import Callable
+from concurrent.futures import ProcessPoolExecutor
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
@@ -30,7 +33,7 @@ from twin.ingest.model import Footprints, IngestLog
 from twin.settings import Settings
 from twin.tiles import publish as publishing
 from twin.tiles.glb import TileMesh, encode_glb
-from twin.tiles.mesh import Prisms, extrude, rings_from_geometries
+from twin.tiles.mesh import Rings, extrude, rings_from_geometries
 from twin.tiles.metadata import build_columns, schema
 from twin.tiles.quadtree import MAX_BUILDINGS_PER_LEAF, QuadNode, build_quadtree
 from twin.tiles.tileset import build_tileset
@@ -123,15 +126,12 @@ def ingest(
     top = ecef_to_enu(geodetic_to_ecef(v_lon, v_lat, roof[vertex_building]), lon0, lat0)
     t = lap("transform", t)
 
-    prisms = extrude(rings, bottom, top)
-    t = lap("mesh", t)
-
     staging = publishing.new_staging_dir(settings.data_dir, layer_id)
     try:
         report = _write_layer(
-            staging, buildings, prisms, tree, leaves, roof - base, lon0, lat0, lon, lat, progress
+            staging, buildings, rings, bottom, top, tree, leaves, roof - base, lon0, lat0, progress
         )
-        t = lap("write_tiles", t)
+        t = lap("mesh_and_tiles", t)
         _write_features(staging / "features.parquet", buildings, lon, lat)
         t = lap("write_features", t)
         report.update(
@@ -145,7 +145,7 @@ def ingest(
             skipped=dict(log.skipped),
             skipped_examples=log.skipped_examples,
             repaired=dict(log.repaired),
-            height_rules=dict(Counter(str(r).split(":")[0] if False else str(r) for r in buildings.height_rule)),
+            height_rules=dict(Counter(str(r) for r in buildings.height_rule)),
             warnings=log.warnings,
             origin={"lon": lon0, "lat": lat0, "height": 0.0},
             generator=GENERATOR,
@@ -199,29 +199,33 @@ def _register(
             raise
 
 
-def _write_layer(
-    folder: Path, buildings: Footprints, prisms: Prisms, tree: QuadNode, leaves: list[QuadNode],
-    height: FloatArray, lon0: float, lat0: float, lon: FloatArray, lat: FloatArray, progress: Progress,
-) -> dict[str, Any]:
-    """Write every leaf's GLB and the tileset.json; return the tiling part of the report."""
-    content_dir = folder / "content"
-    content_dir.mkdir()
-    columns = build_columns(buildings.ids, buildings.height, buildings.height_rule, buildings.attributes)
-    layer_schema = schema(columns)
+# Leaves are meshed and written by worker processes forked from the ingest; they read their inputs from
+# this module-level slot (inherited through fork, so nothing large is pickled) and return small summaries.
+_JOB: dict[str, Any] = {}
+PARALLEL_MIN_BUILDINGS = 20_000
+LeafSummary = tuple[str, FloatArray, FloatArray, float, int]
 
-    roof_v = np.searchsorted(prisms.roof_vertex_building, [0])  # noqa: F841 - documents the layout
-    rv_start = np.searchsorted(prisms.roof_vertex_building, np.arange(len(buildings) + 1))
-    rt_start = np.searchsorted(prisms.roof_triangle_building, np.arange(len(buildings) + 1))
-    wv_start = np.searchsorted(prisms.wall_vertex_building, np.arange(len(buildings) + 1))
-    wt_start = np.searchsorted(prisms.wall_triangle_building, np.arange(len(buildings) + 1))
 
-    bounds: dict[str, tuple[FloatArray, FloatArray]] = {}
-    tallest: dict[str, float] = {}
-    uris: dict[str, str] = {}
-    sizes: list[int] = []
+def _write_leaf_range(first: int, last: int) -> list[LeafSummary]:
+    """Mesh and write leaves [first, last) of the job in `_JOB`; return (key, lo, hi, tallest, bytes) each."""
+    job = _JOB
+    leaves: list[QuadNode] = job["leaves"][first:last]
+    if not leaves:
+        return []
+    a0, b0 = leaves[0].start, leaves[-1].stop
+    rings, v0, v1 = job["rings"].slice(a0, b0)
+    prisms = extrude(rings, job["bottom"][v0:v1], job["top"][v0:v1])
+    count = b0 - a0
+    rv_start = np.searchsorted(prisms.roof_vertex_building, np.arange(count + 1))
+    rt_start = np.searchsorted(prisms.roof_triangle_building, np.arange(count + 1))
+    wv_start = np.searchsorted(prisms.wall_vertex_building, np.arange(count + 1))
+    wt_start = np.searchsorted(prisms.wall_triangle_building, np.arange(count + 1))
+    folder: Path = job["folder"]
+    height: FloatArray = job["height"]
     up = np.array([0.0, 0.0, 1.0])
-    for done, leaf in enumerate(leaves):
-        a, b = leaf.start, leaf.stop
+    out: list[LeafSummary] = []
+    for leaf in leaves:
+        a, b = leaf.start - a0, leaf.stop - a0
         roof_pos = prisms.roof_positions[rv_start[a] : rv_start[b]]
         wall_pos = prisms.wall_positions[wv_start[a] : wv_start[b]]
         n_roof = len(roof_pos)
@@ -236,14 +240,53 @@ def _write_layer(
             prisms.wall_triangles[wt_start[a] : wt_start[b]] - wv_start[a] + n_roof,
         ])  # fmt: skip
         mesh = TileMesh(positions, normals, feature_ids, triangles, feature_count=b - a)
-        data = encode_glb(mesh, columns, a, b, layer_schema, GENERATOR)
-        uri = f"content/{leaf.key}.glb"
-        (folder / uri).write_bytes(data)
-        sizes.append(len(data))
-        uris[leaf.key] = uri
-        bounds[leaf.key] = (positions.min(axis=0), positions.max(axis=0))
-        tallest[leaf.key] = float(height[a:b].max())
-        progress("tiles", done + 1, len(leaves))
+        data = encode_glb(mesh, job["columns"], leaf.start, leaf.stop, job["schema"], GENERATOR)
+        (folder / f"content/{leaf.key}.glb").write_bytes(data)
+        out.append((leaf.key, positions.min(axis=0), positions.max(axis=0),
+                    float(height[leaf.start : leaf.stop].max()), len(data)))
+    return out
+
+
+def _write_layer(
+    folder: Path, buildings: Footprints, rings: Rings, bottom: FloatArray, top: FloatArray, tree: QuadNode,
+    leaves: list[QuadNode], height: FloatArray, lon0: float, lat0: float, progress: Progress,
+) -> dict[str, Any]:
+    """Mesh and write every leaf's GLB (in two processes for large layers) and the tileset.json."""
+    (folder / "content").mkdir()
+    columns = build_columns(buildings.ids, buildings.height, buildings.height_rule, buildings.attributes)
+    _JOB.update(folder=folder, rings=rings, bottom=bottom, top=top, leaves=leaves, height=height,
+                columns=columns, schema=schema(columns))
+    try:
+        workers = min(2, os.cpu_count() or 1) if len(buildings) >= PARALLEL_MIN_BUILDINGS else 1
+        # Split the leaves into runs of about equal building counts, a few per worker for progress.
+        runs = max(1, workers * 4) if workers > 1 else 1
+        cuts = np.searchsorted(np.array([leaf.stop for leaf in leaves]),
+                               np.linspace(0, len(buildings), runs + 1)[1:-1], side="left")
+        bounds_idx = [0, *sorted(set(int(c) + 1 for c in cuts)), len(leaves)]
+        jobs = [(bounds_idx[i], bounds_idx[i + 1]) for i in range(len(bounds_idx) - 1) if bounds_idx[i] < bounds_idx[i + 1]]
+        summaries: list[LeafSummary] = []
+        if workers > 1 and len(jobs) > 1:
+            context = multiprocessing.get_context("fork")
+            with ProcessPoolExecutor(workers, mp_context=context) as pool:
+                for result in pool.map(_write_leaf_range, *zip(*jobs, strict=True)):
+                    summaries.extend(result)
+                    progress("tiles", len(summaries), len(leaves))
+        else:
+            for first, last in jobs:
+                summaries.extend(_write_leaf_range(first, last))
+                progress("tiles", len(summaries), len(leaves))
+    finally:
+        _JOB.clear()
+
+    bounds: dict[str, tuple[FloatArray, FloatArray]] = {}
+    tallest: dict[str, float] = {}
+    uris: dict[str, str] = {}
+    sizes: list[int] = []
+    for key, lo, hi, tall, size in summaries:
+        bounds[key] = (lo, hi)
+        tallest[key] = tall
+        uris[key] = f"content/{key}.glb"
+        sizes.append(size)
 
     def fill(node: QuadNode) -> None:
         if node.is_leaf:

@@ -48,6 +48,23 @@ class Rings:
         """Building index of every vertex."""
         return self.polygon_building[self.ring_polygon][self.vertex_ring]
 
+    def slice(self, start: int, stop: int) -> tuple[Rings, int, int]:
+        """The rings of buildings [start, stop), renumbered from 0, and their vertex range in `coords`."""
+        p0, p1 = np.searchsorted(self.polygon_building, [start, stop])
+        r0, r1 = self.polygon_ring_start[p0], self.polygon_ring_start[p1]
+        v0, v1 = self.ring_start[r0], self.ring_start[r1]
+        sub = Rings(
+            coords=self.coords[v0:v1],
+            source_index=self.source_index[v0:v1],
+            ring_start=self.ring_start[r0 : r1 + 1] - v0,
+            ring_polygon=self.ring_polygon[r0:r1] - p0,
+            ring_is_exterior=self.ring_is_exterior[r0:r1],
+            polygon_building=self.polygon_building[p0:p1] - start,
+            polygon_ring_start=self.polygon_ring_start[p0 : p1 + 1] - r0,
+            building_count=stop - start,
+        )
+        return sub, int(v0), int(v1)
+
     def vertices_per_building(self) -> IntArray:
         """Number of ring vertices per building."""
         return np.bincount(self.vertex_building, minlength=self.building_count)
@@ -132,15 +149,25 @@ def triangulate_roofs(rings: Rings) -> IntArray:
     rest = np.flatnonzero(~convex & (poly_nvert >= 3))
     pieces: list[IntArray] = [fan]
     owners: list[IntArray] = [fan_owner]
-    ring_start = rings.ring_start
+    # Plain Python ints, a contiguous coordinate array and ring ends precomputed relative to their
+    # polygon keep the per-polygon overhead near earcut's own cost.
+    xy_c = np.ascontiguousarray(xy)
     prs = rings.polygon_ring_start
-    for p in rest:
-        v0, v1 = poly_vstart[p], poly_vend[p]
-        local = xy[v0:v1] - xy[v0]
-        ring_ends = (ring_start[prs[p] + 1 : prs[p + 1] + 1] - v0).astype(np.uint32)
-        tri = earcut.triangulate_float64(local, ring_ends).astype(np.int64).reshape(-1, 3) + v0
-        pieces.append(tri)
-        owners.append(np.full(len(tri), p, dtype=np.int64))
+    ring_end_rel = (rings.ring_start[1:] - np.repeat(poly_vstart, np.diff(prs))).astype(np.uint32)
+    starts = poly_vstart[rest].tolist()
+    ends = poly_vend[rest].tolist()
+    first_ring = prs[rest].tolist()
+    last_ring = prs[rest + 1].tolist()
+    triangulate = earcut.triangulate_float64
+    chunks = [
+        triangulate(xy_c[starts[k] : ends[k]], ring_end_rel[first_ring[k] : last_ring[k]]) for k in range(len(rest))
+    ]
+    if chunks:
+        counts = np.fromiter((len(c) for c in chunks), dtype=np.int64, count=len(chunks)) // 3
+        local = np.concatenate(chunks).astype(np.int64)
+        local += np.repeat(poly_vstart[rest], counts * 3)
+        pieces.append(local.reshape(-1, 3))
+        owners.append(np.repeat(rest, counts))
     triangles = np.concatenate(pieces) if pieces else np.empty((0, 3), dtype=np.int64)
     owner = np.concatenate(owners)
     order = np.argsort(owner, kind="stable")
