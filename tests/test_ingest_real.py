@@ -49,13 +49,42 @@ def test_every_footprint_is_in_the_tiles_or_reported(brittany: tuple[Settings, d
     assert saved["features_written"] == report["features_written"]
 
 
-def test_tiles_pass_gltf_validator_and_structural_checks(brittany: tuple[Settings, dict[str, Any], Path]) -> None:
+def test_tiles_pass_gltf_validator_and_structural_checks(
+    brittany: tuple[Settings, dict[str, Any], Path], tmp_path: Path
+) -> None:
     _, _, layer = brittany
     contents = _contents(layer)
     assert len(contents) > 1
+    # The meshopt-compressed tiles as served: container, JSON and extension structure ...
     tilecheck.assert_gltf_valid(contents)
+    # ... and the same tiles decoded, so the validator also checks the accessor data itself.
+    decoded = []
     for path in contents:
-        tilecheck.check_structural_metadata(tilecheck.read_glb(path))
+        glb = tilecheck.read_glb(path)
+        assert "EXT_meshopt_compression" in glb.gltf["extensionsRequired"]
+        tilecheck.check_structural_metadata(glb)
+        plain = tmp_path / path.name
+        plain.write_bytes(tilecheck.decompress_meshopt(glb))
+        decoded.append(plain)
+    tilecheck.assert_gltf_valid(decoded)
+    tilecheck.check_tileset(layer / "tileset.json")
+
+
+def test_uncompressed_tiles_for_other_clients(tmp_path: Path) -> None:
+    """--compression none writes plain glTF (quantized) that any client and the validator read fully."""
+    source = shared("footprints/osm-brittany/BUILDING.geojson")
+    settings = Settings(data_dir=tmp_path)
+    report = ingest([source], IngestOptions("plain", compression="none"), settings)
+    layer = settings.layers_dir / "plain"
+    contents = _contents(layer)
+    tilecheck.assert_gltf_valid(contents)
+    count = 0
+    for path in contents:
+        glb = tilecheck.read_glb(path)
+        assert "EXT_meshopt_compression" not in glb.gltf.get("extensionsUsed", [])
+        tilecheck.check_structural_metadata(glb)
+        count += len(tilecheck.read_property_table(glb)["source_id"])
+    assert count == report["features_written"]
     tilecheck.check_tileset(layer / "tileset.json")
 
 

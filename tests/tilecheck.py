@@ -250,9 +250,30 @@ class Glb:
         return buffer_index, offset, length
 
     def buffer_view_bytes(self, index: int) -> memoryview:
-        """Return the bytes of a buffer view (range-checked)."""
+        """Return the bytes of a buffer view (range-checked); EXT_meshopt_compression views are decoded."""
+        view = self.item("bufferViews", index)
+        compressed = view.get("extensions", {}).get("EXT_meshopt_compression")
+        if compressed is not None:
+            return memoryview(self._meshopt_view(index, view, compressed))
         buffer_index, offset, length = self.buffer_view_range(index)
         return memoryview(self.buffers[buffer_index])[offset : offset + length]
+
+    def _meshopt_view(self, index: int, view: JsonDict, ext: JsonDict) -> bytes:
+        """Decode an EXT_meshopt_compression bufferView with meshoptimizer's reference decoder."""
+        import meshopt
+
+        source = self.buffers[ext["buffer"]][ext.get("byteOffset", 0) : ext.get("byteOffset", 0) + ext["byteLength"]]
+        if len(source) != ext["byteLength"]:
+            raise TileFormatError(f"{self.name}: bufferViews[{index}] meshopt data runs past its buffer")
+        decoded = meshopt.decode_gltf_buffer(
+            bytes(source), ext["count"], ext["byteStride"], ext.get("mode", "ATTRIBUTES"), ext.get("filter")
+        )
+        data = np.ascontiguousarray(decoded).tobytes()
+        if len(data) != view["byteLength"]:
+            raise TileFormatError(
+                f"{self.name}: bufferViews[{index}] decodes to {len(data)} bytes, byteLength is {view['byteLength']}"
+            )
+        return data
 
     def accessor(self, index: int) -> npt.NDArray[Any]:
         """Read an accessor to numpy: shape (count,) for SCALAR, (count, n) for VECn, (count, n, n) MATn.
@@ -385,6 +406,12 @@ def _resolve_buffers(
     buffers: list[bytes] = []
     for i, buffer in enumerate(gltf.get("buffers", [])):
         uri = buffer.get("uri")
+        if buffer.get("extensions", {}).get("EXT_meshopt_compression", {}).get("fallback"):
+            # A fallback buffer holds no data: its views are read through EXT_meshopt_compression.
+            if uri is not None:
+                raise TileFormatError(f"{name}: buffers[{i}] is a meshopt fallback buffer with a uri")
+            buffers.append(b"")
+            continue
         if uri is None:
             if i != 0 or bin_chunk is None:
                 raise TileFormatError(f"{name}: buffers[{i}] has no uri and there is no GLB BIN chunk for it")
@@ -407,6 +434,44 @@ def _resolve_buffers(
             )
         buffers.append(data)
     return buffers
+
+
+def decompress_meshopt(glb: Glb) -> bytes:
+    """A plain GLB of the same asset with every EXT_meshopt_compression bufferView decoded.
+
+    Lets the Khronos validator check the accessor data itself (index ranges, unit normals, min/max), which
+    it cannot do through a compression extension it does not know.
+    """
+    gltf = json.loads(json.dumps(glb.gltf))
+    views = gltf.get("bufferViews", [])
+    parts: list[bytes] = []
+    length = 0
+    for index, view in enumerate(views):
+        data = bytes(glb.buffer_view_bytes(index))
+        pad = (-length) % 8
+        parts.append(b"\0" * pad)
+        length += pad
+        view["buffer"] = 0
+        view["byteOffset"] = length
+        view["byteLength"] = len(data)
+        view.pop("extensions", None)
+        parts.append(data)
+        length += len(data)
+    parts.append(b"\0" * ((-length) % 8))
+    blob = b"".join(parts)
+    gltf["buffers"] = [{"byteLength": len(blob)}]
+    for key in ("extensionsUsed", "extensionsRequired"):
+        if key in gltf:
+            gltf[key] = [e for e in gltf[key] if e != "EXT_meshopt_compression"]
+            if not gltf[key]:
+                del gltf[key]
+    text = json.dumps(gltf, separators=(",", ":")).encode()
+    text += b" " * ((-len(text)) % 8)
+    total = 12 + 8 + len(text) + 8 + len(blob)
+    return b"".join(
+        [struct.pack("<III", 0x46546C67, 2, total), struct.pack("<II", len(text), 0x4E4F534A), text,
+         struct.pack("<II", len(blob), 0x004E4942), blob]
+    )
 
 
 def read_glb(source: Path | str | bytes, *, base_dir: Path | None = None) -> Glb:

@@ -57,6 +57,9 @@ def ingest(
     group: Annotated[str, typer.Option(help="place in the viewer's layer tree, e.g. 'Gebäude'")] = "",
     attribution: Annotated[str, typer.Option(help="attribution shown with the layer")] = "",
     licence: Annotated[str, typer.Option(help="licence of the data, e.g. dl-de/by-2-0")] = "",
+    compression: Annotated[
+        str, typer.Option(help="meshopt (smallest; CesiumJS reads it) or none (plain glTF for any client)")
+    ] = "meshopt",
     report: Annotated[Path | None, typer.Option(help="also write the ingest report to this file")] = None,
 ) -> None:
     """Turn building footprints into a published 3D Tiles layer."""
@@ -67,6 +70,9 @@ def ingest(
     if heights not in ("auto", "ground", "source"):
         err.print("[bold red]error:[/] --heights must be auto, ground or source")
         raise typer.Exit(2)
+    if compression not in ("meshopt", "none"):
+        err.print("[bold red]error:[/] --compression must be meshopt or none")
+        raise typer.Exit(2)
     options = IngestOptions(
         layer_id=layer,
         title=title,
@@ -76,6 +82,7 @@ def ingest(
         ),
         heights=heights,  # type: ignore[arg-type]
         vertical_crs=vertical_crs,
+        compression=compression,  # type: ignore[arg-type]
         group=group,
         attribution=attribution,
         licence=licence,

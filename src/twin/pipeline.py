@@ -32,7 +32,7 @@ from twin.ingest.footprints import FootprintOptions, read_footprints
 from twin.ingest.model import Footprints, IngestLog
 from twin.settings import Settings
 from twin.tiles import publish as publishing
-from twin.tiles.glb import TileMesh, encode_glb
+from twin.tiles.glb import Compression, TileMesh, encode_glb
 from twin.tiles.mesh import Rings, extrude, rings_from_geometries
 from twin.tiles.metadata import build_columns, schema
 from twin.tiles.quadtree import MAX_BUILDINGS_PER_LEAF, QuadNode, build_quadtree
@@ -53,6 +53,7 @@ class IngestOptions:
     heights: HeightsMode = "auto"
     vertical_crs: str | None = None
     max_buildings_per_tile: int = MAX_BUILDINGS_PER_LEAF
+    compression: Compression = "meshopt"
     group: str = ""
     attribution: str = ""
     licence: str = ""
@@ -129,7 +130,8 @@ def ingest(
     staging = publishing.new_staging_dir(settings.data_dir, layer_id)
     try:
         report = _write_layer(
-            staging, buildings, rings, bottom, top, tree, leaves, roof - base, lon0, lat0, progress
+            staging, buildings, rings, bottom, top, tree, leaves, roof - base, lon0, lat0, progress,
+            options.compression,
         )
         t = lap("mesh_and_tiles", t)
         _write_features(staging / "features.parquet", buildings, lon, lat)
@@ -240,7 +242,7 @@ def _write_leaf_range(first: int, last: int) -> list[LeafSummary]:
             prisms.wall_triangles[wt_start[a] : wt_start[b]] - wv_start[a] + n_roof,
         ])  # fmt: skip
         mesh = TileMesh(positions, normals, feature_ids, triangles, feature_count=b - a)
-        data = encode_glb(mesh, job["columns"], leaf.start, leaf.stop, job["schema"], GENERATOR)
+        data = encode_glb(mesh, job["columns"], leaf.start, leaf.stop, job["schema"], GENERATOR, job["compression"])
         (folder / f"content/{leaf.key}.glb").write_bytes(data)
         out.append((leaf.key, positions.min(axis=0), positions.max(axis=0),
                     float(height[leaf.start : leaf.stop].max()), len(data)))
@@ -250,12 +252,13 @@ def _write_leaf_range(first: int, last: int) -> list[LeafSummary]:
 def _write_layer(
     folder: Path, buildings: Footprints, rings: Rings, bottom: FloatArray, top: FloatArray, tree: QuadNode,
     leaves: list[QuadNode], height: FloatArray, lon0: float, lat0: float, progress: Progress,
+    compression: Compression,
 ) -> dict[str, Any]:
     """Mesh and write every leaf's GLB (in two processes for large layers) and the tileset.json."""
     (folder / "content").mkdir()
     columns = build_columns(buildings.ids, buildings.height, buildings.height_rule, buildings.attributes)
     _JOB.update(folder=folder, rings=rings, bottom=bottom, top=top, leaves=leaves, height=height,
-                columns=columns, schema=schema(columns))
+                columns=columns, schema=schema(columns), compression=compression)
     try:
         workers = min(2, os.cpu_count() or 1) if len(buildings) >= PARALLEL_MIN_BUILDINGS else 1
         # Split the leaves into runs of about equal building counts, a few per worker for progress.

@@ -1,7 +1,10 @@
 """GLB writer for building tiles: one mesh primitive with EXT_mesh_features and EXT_structural_metadata.
 
 Written with numpy and struct rather than through py3dtiles (measured 2-4x faster, and py3dtiles has no
-metadata extensions). Layout choices, all for size:
+metadata extensions). Layout choices, all for size (measured on the OSM footprints: ~210 B per building
+gzipped with meshopt against ~350 B without):
+- geometry compressed with EXT_meshopt_compression (meshoptimizer's codecs, after reordering for its
+  vertex cache), which CesiumJS decodes; metadata views stay uncompressed and 8-byte aligned;
 - positions quantized to UNSIGNED_SHORT under a node translation + uniform scale (KHR_mesh_quantization)
   when the tile is small enough for a step of at most 1 cm (max error 5 mm), else float32;
 - normals as normalized BYTE (KHR_mesh_quantization), feature ids as UNSIGNED_SHORT, indices as
@@ -16,14 +19,16 @@ from __future__ import annotations
 import json
 import struct
 from dataclasses import dataclass, field
-from typing import Any
+from typing import Any, Literal
 
+import meshopt
 import numpy as np
 import numpy.typing as npt
 
 from twin.tiles.metadata import CLASS_ID, PropertyColumn
 
 FloatArray = npt.NDArray[np.float64]
+Compression = Literal["meshopt", "none"]
 
 GLB_MAGIC = 0x46546C67
 CHUNK_JSON = 0x4E4F534A
@@ -37,11 +42,39 @@ BUILDING_COLOUR = [0.93, 0.92, 0.89, 1.0]
 
 @dataclass
 class _Binary:
-    """The BIN chunk under construction, with its bufferViews."""
+    """The BIN chunk under construction, with its bufferViews.
+
+    With meshopt, geometry views point into a fallback buffer (1) that holds no data; their
+    EXT_meshopt_compression extension points at the compressed bytes in the BIN chunk (buffer 0).
+    """
 
     parts: list[bytes] = field(default_factory=list)
     length: int = 0
     views: list[dict[str, Any]] = field(default_factory=list)
+    fallback_length: int = 0
+
+    def add_compressed(self, raw_length: int, encoded: bytes, stride: int, count: int, mode: str,
+                       target: int) -> int:
+        """A bufferView of `raw_length` uncompressed bytes stored meshopt-encoded in the BIN chunk."""
+        pad = (-self.length) % 8
+        if pad:
+            self.parts.append(b"\0" * pad)
+            self.length += pad
+        self.fallback_length += (-self.fallback_length) % 8
+        view: dict[str, Any] = {
+            "buffer": 1, "byteOffset": self.fallback_length, "byteLength": raw_length, "target": target,
+            "extensions": {"EXT_meshopt_compression": {
+                "buffer": 0, "byteOffset": self.length, "byteLength": len(encoded), "byteStride": stride,
+                "count": count, "mode": mode,
+            }},
+        }  # fmt: skip
+        if target == ARRAY_BUFFER:
+            view["byteStride"] = stride
+        self.fallback_length += raw_length
+        self.parts.append(encoded)
+        self.length += len(encoded)
+        self.views.append(view)
+        return len(self.views) - 1
 
     def add(self, data: bytes, target: int | None = None, stride: int | None = None) -> int:
         pad = (-self.length) % 8
@@ -64,15 +97,6 @@ class _Binary:
         return b"".join(self.parts) + b"\0" * pad
 
 
-def _padded(values: npt.NDArray[Any], width: int) -> bytes:
-    """Rows of `values` each padded with zero bytes to `width` bytes (4-byte vertex alignment)."""
-    rows = values.reshape(len(values), -1)
-    raw = np.ascontiguousarray(rows).view(np.uint8).reshape(len(values), -1)
-    out = np.zeros((len(values), width), dtype=np.uint8)
-    out[:, : raw.shape[1]] = raw
-    return out.tobytes()
-
-
 @dataclass
 class TileMesh:
     """One tile's geometry: positions/normals (ENU metres), per-vertex feature ids and triangles."""
@@ -84,28 +108,72 @@ class TileMesh:
     feature_count: int
 
 
-def encode_glb(mesh: TileMesh, columns: list[PropertyColumn], start: int, stop: int,
-               schema: dict[str, Any], generator: str) -> bytes:
-    """The GLB bytes of one tile; rows [start, stop) of `columns` are its features 0..n-1."""
+def _rows(values: npt.NDArray[Any], width: int) -> npt.NDArray[np.uint8]:
+    """Each row of `values` as `width` bytes, zero padded (vertex elements are 4-byte aligned)."""
+    rows = np.ascontiguousarray(values.reshape(len(values), -1))
+    raw = rows.view(np.uint8).reshape(len(values), -1)
+    if raw.shape[1] == width:
+        return raw
+    out = np.zeros((len(values), width), dtype=np.uint8)
+    out[:, : raw.shape[1]] = raw
+    return out
+
+
+def encode_glb(
+    mesh: TileMesh,
+    columns: list[PropertyColumn],
+    start: int,
+    stop: int,
+    schema: dict[str, Any],
+    generator: str,
+    compression: Compression = "meshopt",
+) -> bytes:
+    """The GLB bytes of one tile; rows [start, stop) of `columns` are its features 0..n-1.
+
+    compression "meshopt" stores the geometry with EXT_meshopt_compression (metadata stays plain, as
+    EXT_structural_metadata requires); "none" writes plain buffers any glTF 2.0 reader understands.
+    """
     binary = _Binary()
     accessors: list[dict[str, Any]] = []
     extensions_used = ["EXT_mesh_features", "EXT_structural_metadata"]
     extensions_required: list[str] = []
+    n_vertices = len(mesh.positions)
+    triangles = mesh.triangles
+    order: npt.NDArray[np.int64] | None = None
+    if compression == "meshopt" and n_vertices:
+        # Vertex-cache order, vertices renumbered in first-use order: what meshopt's codecs compress best.
+        new_indices, remap, unique = meshopt.reorder_mesh(
+            triangles.reshape(-1).astype(np.uint32), triangles=True, optsize=False
+        )
+        triangles = new_indices.astype(np.int64).reshape(-1, 3)
+        order = np.empty(unique, dtype=np.int64)
+        order[remap[remap < unique]] = np.flatnonzero(remap < unique)
+
+    def vertices(values: npt.NDArray[Any]) -> npt.NDArray[Any]:
+        return values if order is None else values[order]
+
+    def add_rows(rows: npt.NDArray[np.uint8]) -> int:
+        if compression == "meshopt":
+            encoded = meshopt.encode_gltf_buffer(rows, "ATTRIBUTES")
+            return binary.add_compressed(rows.size, encoded, rows.shape[1], len(rows), "ATTRIBUTES", ARRAY_BUFFER)
+        return binary.add(rows.tobytes(), ARRAY_BUFFER, rows.shape[1])
 
     # y-up: (e, n, u) -> (e, u, -n)
-    gltf_pos = np.empty_like(mesh.positions)
-    gltf_pos[:, 0] = mesh.positions[:, 0]
-    gltf_pos[:, 1] = mesh.positions[:, 2]
-    gltf_pos[:, 2] = -mesh.positions[:, 1]
+    positions = vertices(mesh.positions)
+    gltf_pos = np.empty_like(positions)
+    gltf_pos[:, 0] = positions[:, 0]
+    gltf_pos[:, 1] = positions[:, 2]
+    gltf_pos[:, 2] = -positions[:, 1]
     lo = gltf_pos.min(axis=0)
     hi = gltf_pos.max(axis=0)
     extent = float((hi - lo).max())
     step = extent / 65535.0
     node: dict[str, Any] = {"mesh": 0}
-    if step <= MAX_QUANTIZATION_STEP:
+    quantized_positions = step <= MAX_QUANTIZATION_STEP
+    if quantized_positions:
         step = max(step, 1e-6)
         quantized = np.rint((gltf_pos - lo) / step).astype(np.uint16)
-        view = binary.add(_padded(quantized, 8), ARRAY_BUFFER, 8)
+        view = add_rows(_rows(quantized, 8))
         accessors.append({
             "bufferView": view, "componentType": UNSIGNED_SHORT, "count": len(quantized), "type": "VEC3",
             "min": quantized.min(axis=0).astype(int).tolist(), "max": quantized.max(axis=0).astype(int).tolist(),
@@ -114,47 +182,53 @@ def encode_glb(mesh: TileMesh, columns: list[PropertyColumn], start: int, stop: 
         node["scale"] = [step, step, step]
         extensions_used.append("KHR_mesh_quantization")
         extensions_required.append("KHR_mesh_quantization")
-        normal_type = BYTE
     else:
         centre = (lo + hi) / 2
         local = (gltf_pos - centre).astype(np.float32)
-        view = binary.add(local.tobytes(), ARRAY_BUFFER, 12)
+        view = add_rows(_rows(local, 12))
         accessors.append({
             "bufferView": view, "componentType": FLOAT, "count": len(local), "type": "VEC3",
             "min": local.min(axis=0).astype(float).tolist(), "max": local.max(axis=0).astype(float).tolist(),
         })  # fmt: skip
         node["translation"] = centre.tolist()
-        normal_type = FLOAT
 
-    gltf_nrm = np.empty_like(mesh.normals)
-    gltf_nrm[:, 0] = mesh.normals[:, 0]
-    gltf_nrm[:, 1] = mesh.normals[:, 2]
-    gltf_nrm[:, 2] = -mesh.normals[:, 1]
-    if normal_type == BYTE:
-        view = binary.add(_padded(np.rint(gltf_nrm * 127.0).astype(np.int8), 4), ARRAY_BUFFER, 4)
+    normals = vertices(mesh.normals)
+    gltf_nrm = np.empty_like(normals)
+    gltf_nrm[:, 0] = normals[:, 0]
+    gltf_nrm[:, 1] = normals[:, 2]
+    gltf_nrm[:, 2] = -normals[:, 1]
+    if quantized_positions:
+        view = add_rows(_rows(np.rint(gltf_nrm * 127.0).astype(np.int8), 4))
         accessors.append(
             {"bufferView": view, "componentType": BYTE, "normalized": True, "count": len(gltf_nrm), "type": "VEC3"}
         )
     else:
-        view = binary.add(gltf_nrm.astype(np.float32).tobytes(), ARRAY_BUFFER, 12)
+        view = add_rows(_rows(gltf_nrm.astype(np.float32), 12))
         accessors.append({"bufferView": view, "componentType": FLOAT, "count": len(gltf_nrm), "type": "VEC3"})
 
+    feature_ids = vertices(mesh.feature_ids)
     if mesh.feature_count <= 65535:
-        view = binary.add(_padded(mesh.feature_ids.astype(np.uint16), 4), ARRAY_BUFFER, 4)
+        view = add_rows(_rows(feature_ids.astype(np.uint16), 4))
         fid_type = UNSIGNED_SHORT
     else:
-        view = binary.add(mesh.feature_ids.astype(np.float32).tobytes(), ARRAY_BUFFER, 4)
+        view = add_rows(_rows(feature_ids.astype(np.float32), 4))
         fid_type = FLOAT
-    accessors.append({"bufferView": view, "componentType": fid_type, "count": len(mesh.feature_ids),
-                      "type": "SCALAR"})
+    accessors.append({"bufferView": view, "componentType": fid_type, "count": len(feature_ids), "type": "SCALAR"})
 
-    if len(mesh.positions) <= 65535:
-        indices = mesh.triangles.astype(np.uint16).reshape(-1)
+    if n_vertices <= 65535:
+        indices = triangles.astype(np.uint16).reshape(-1)
         index_type = UNSIGNED_SHORT
     else:
-        indices = mesh.triangles.astype(np.uint32).reshape(-1)
+        indices = triangles.astype(np.uint32).reshape(-1)
         index_type = UNSIGNED_INT
-    view = binary.add(indices.tobytes(), ELEMENT_ARRAY_BUFFER)
+    if compression == "meshopt":
+        encoded = meshopt.encode_gltf_buffer(indices.astype(np.uint32), "TRIANGLES")
+        view = binary.add_compressed(indices.nbytes, encoded, indices.itemsize, len(indices), "TRIANGLES",
+                                     ELEMENT_ARRAY_BUFFER)
+        extensions_used.append("EXT_meshopt_compression")
+        extensions_required.append("EXT_meshopt_compression")
+    else:
+        view = binary.add(indices.tobytes(), ELEMENT_ARRAY_BUFFER)
     accessors.append({"bufferView": view, "componentType": index_type, "count": len(indices), "type": "SCALAR"})
 
     properties: dict[str, Any] = {}
@@ -167,6 +241,10 @@ def encode_glb(mesh: TileMesh, columns: list[PropertyColumn], start: int, stop: 
         properties[column.id] = entry
 
     blob = binary.blob()
+    buffers: list[dict[str, Any]] = [{"byteLength": len(blob)}]
+    if binary.fallback_length:
+        buffers.append({"byteLength": binary.fallback_length,
+                        "extensions": {"EXT_meshopt_compression": {"fallback": True}}})
     document: dict[str, Any] = {
         "asset": {"version": "2.0", "generator": generator},
         "extensionsUsed": extensions_used,
@@ -192,7 +270,7 @@ def encode_glb(mesh: TileMesh, columns: list[PropertyColumn], start: int, stop: 
         }],
         "accessors": accessors,
         "bufferViews": binary.views,
-        "buffers": [{"byteLength": binary.length}],
+        "buffers": buffers,
         "extensions": {"EXT_structural_metadata": {
             "schema": schema,
             "propertyTables": [{"class": CLASS_ID, "count": stop - start, "properties": properties}],
