@@ -27,7 +27,7 @@ from twin import __version__
 from twin.catalog import Catalog, LayerRecord
 from twin.errors import InputError, TwinError
 from twin.geo.crs import GeodeticTransform, HeightsMode, plan_heights, split_crs
-from twin.geo.frame import column_major, ecef_to_enu, enu_to_ecef_matrix, geodetic_to_ecef
+from twin.geo.frame import column_bounds, column_major, ecef_to_enu, enu_to_ecef_matrix, geodetic_to_ecef
 from twin.ingest.footprints import FootprintOptions, read_footprints
 from twin.ingest.model import Footprints, IngestLog
 from twin.settings import Settings
@@ -244,8 +244,8 @@ def _write_leaf_range(first: int, last: int) -> list[LeafSummary]:
         mesh = TileMesh(positions, normals, feature_ids, triangles, feature_count=b - a)
         data = encode_glb(mesh, job["columns"], leaf.start, leaf.stop, job["schema"], GENERATOR, job["compression"])
         (folder / f"content/{leaf.key}.glb").write_bytes(data)
-        out.append((leaf.key, positions.min(axis=0), positions.max(axis=0),
-                    float(height[leaf.start : leaf.stop].max()), len(data)))
+        lo, hi = column_bounds(positions)
+        out.append((leaf.key, lo, hi, float(height[leaf.start : leaf.stop].max()), len(data)))
     return out
 
 

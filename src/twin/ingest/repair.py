@@ -84,35 +84,36 @@ def repair_footprints(
         log.repair("invalid polygon made valid (self-intersection, bow tie or bad ring nesting)",
                    int(invalid.sum()))
 
-    # Holes below the minimum area are slivers, not courtyards (only buildings with holes are looked at).
+    # One pass over all polygon parts serves the hole, area and orientation rules.
     parts, owner = shapely.get_parts(sub, return_index=True)
-    with_holes = np.unique(owner[shapely.get_num_interior_rings(parts) > 0])
+    holes = shapely.get_num_interior_rings(parts)
+    areas = shapely.area(parts)
+    clockwise = ~shapely.is_ccw(shapely.get_exterior_ring(parts))
+
+    # Holes below the minimum area are slivers, not courtyards (only buildings with holes are looked at).
     dropped_holes = 0
-    for i in with_holes:
-        before_holes = int(shapely.get_num_interior_rings(shapely.get_parts(sub[i])).sum())
+    for i in np.unique(owner[holes > 0]):
+        before_holes = int(holes[owner == i].sum())
         sub[i] = _drop_small_holes(sub[i], MIN_PART_AREA)
         dropped_holes += before_holes - int(shapely.get_num_interior_rings(shapely.get_parts(sub[i])).sum())
     log.repair("degenerate holes dropped", dropped_holes)
 
     # Drop degenerate parts; a feature with no part left is skipped.
-    parts, owner = shapely.get_parts(sub, return_index=True)
-    areas = shapely.area(parts)
     good = areas >= MIN_PART_AREA
     part_count = np.bincount(owner, minlength=len(sub))
     good_count = np.bincount(owner[good], minlength=len(sub))
-    partly = (good_count > 0) & (good_count < part_count)
+    partly = np.flatnonzero((good_count > 0) & (good_count < part_count))
     log.repair("degenerate parts dropped from multi-part buildings", int((part_count - good_count)[partly].sum()))
-    for i in np.flatnonzero(partly):
-        kept = parts[(owner == i) & good]
+    for i in partly:
+        kept = shapely.get_parts(sub[i])
+        kept = kept[shapely.area(kept) >= MIN_PART_AREA]
         sub[i] = kept[0] if len(kept) == 1 else shapely.multipolygons(kept)
     nothing_left = good_count == 0
     log.skip(f"zero or tiny area (below {MIN_PART_AREA} m²) or collapsed polygon", list(ids[idx[nothing_left]]))
     keep[idx[nothing_left]] = False
 
     # Exterior rings counter-clockwise, holes clockwise (seen from above): walls then face outwards.
-    parts, owner = shapely.get_parts(sub[~nothing_left], return_index=True)
-    clockwise = ~shapely.is_ccw(shapely.get_exterior_ring(parts))
-    log.repair("ring orientation fixed", len(np.unique(owner[clockwise])))
+    log.repair("ring orientation fixed", len(np.unique(owner[clockwise & good & ~nothing_left[owner]])))
     sub = shapely.orient_polygons(sub, exterior_cw=False)
 
     geoms[idx] = sub

@@ -223,10 +223,9 @@ def extrude(rings: Rings, bottom_enu: FloatArray, top_enu: FloatArray) -> Prisms
     wall_positions[:, 3] = top_enu[walls]
     # Outward normal: right of the edge for counter-clockwise exteriors (and clockwise holes, whose
     # right side is the courtyard), horizontal in the ENU frame.
-    normal = np.zeros((n_walls, 3))
-    normal[:, 0] = edge[walls, 1] / length[walls]
-    normal[:, 1] = -edge[walls, 0] / length[walls]
-    wall_normals = np.repeat(normal[:, None, :], 4, axis=1)
+    wall_normals = np.zeros((n_walls, 4, 3))
+    wall_normals[:, :, 0] = (edge[walls, 1] / length[walls])[:, None]
+    wall_normals[:, :, 1] = (-edge[walls, 0] / length[walls])[:, None]
     base = (np.arange(n_walls, dtype=np.int64) * 4)[:, None]
     quad = np.array([[0, 1, 2], [0, 2, 3]], dtype=np.int64)
     wall_triangles = (base[:, None, :] + quad[None, :, :]).reshape(-1, 3)
