@@ -132,10 +132,10 @@ def ingest(
         report = _write_layer(
             staging, buildings, rings, bottom, top, tree, leaves, roof - base, lon0, lat0, progress,
             options.compression,
+            # The footprints for the OGC API are written by this process while the workers write tiles.
+            meanwhile=lambda: _write_features(staging / "features.parquet", buildings, lon, lat),
         )
-        t = lap("mesh_and_tiles", t)
-        _write_features(staging / "features.parquet", buildings, lon, lat)
-        t = lap("write_features", t)
+        t = lap("mesh_tiles_and_features", t)
         report.update(
             layer=layer_id,
             sources=[str(p) for p in paths],
@@ -253,6 +253,7 @@ def _write_layer(
     folder: Path, buildings: Footprints, rings: Rings, bottom: FloatArray, top: FloatArray, tree: QuadNode,
     leaves: list[QuadNode], height: FloatArray, lon0: float, lat0: float, progress: Progress,
     compression: Compression,
+    meanwhile: Callable[[], None] = lambda: None,
 ) -> dict[str, Any]:
     """Mesh and write every leaf's GLB (in two processes for large layers) and the tileset.json."""
     (folder / "content").mkdir()
@@ -270,11 +271,15 @@ def _write_layer(
         summaries: list[LeafSummary] = []
         if workers > 1 and len(jobs) > 1:
             context = multiprocessing.get_context("fork")
+            # Forked before any other thread exists in this process (map submits, and so forks, at once).
             with ProcessPoolExecutor(workers, mp_context=context) as pool:
-                for result in pool.map(_write_leaf_range, *zip(*jobs, strict=True)):
+                results = pool.map(_write_leaf_range, *zip(*jobs, strict=True))
+                meanwhile()
+                for result in results:
                     summaries.extend(result)
                     progress("tiles", len(summaries), len(leaves))
         else:
+            meanwhile()
             for first, last in jobs:
                 summaries.extend(_write_leaf_range(first, last))
                 progress("tiles", len(summaries), len(leaves))

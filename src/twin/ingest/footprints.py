@@ -23,7 +23,7 @@ from twin.errors import CRSError, InputError
 from twin.geo.crs import is_metric_projected, local_metric_crs, parse_crs, split_crs
 from twin.ingest.detect import FOOTPRINT_FORMATS, SourceFormat, detect_format
 from twin.ingest.model import Footprints, IngestLog
-from twin.ingest.repair import repair_footprints
+from twin.ingest.repair import repair_footprints_parallel
 
 # Matched case-insensitively against column names, in this order of preference: overall heights first.
 HEIGHT_NAMES = [
@@ -232,7 +232,7 @@ def read_footprints(paths: list[Path], options: FootprintOptions, log: IngestLog
     if len(frames) > 1 and len(set(ids)) != len(ids):
         log.warn("source ids are not unique across the input; duplicates keep their ids")
 
-    geoms, keep = repair_footprints(geoms, ids, log)
+    geoms, keep = repair_footprints_parallel(geoms, ids, log)
     geoms, ids, attributes = geoms[keep], ids[keep], attributes.iloc[np.flatnonzero(keep)].reset_index(drop=True)
 
     has_z = bool(shapely.has_z(geoms).any()) if len(geoms) else False

@@ -34,6 +34,15 @@ class IngestLog:
         if count:
             self.repaired[reason] += int(count)
 
+    def merge(self, other: IngestLog) -> None:
+        """Add another log's counts, examples and warnings to this one."""
+        self.skipped.update(other.skipped)
+        self.repaired.update(other.repaired)
+        self.warnings.extend(other.warnings)
+        for reason, examples in other.skipped_examples.items():
+            mine = self.skipped_examples.setdefault(reason, [])
+            mine.extend(examples[: max(0, 10 - len(mine))])
+
     def warn(self, message: str) -> None:
         """Record a warning that the CLI shows and the report keeps."""
         self.warnings.append(message)

@@ -8,6 +8,9 @@ drop polygon parts and holes below a minimum area. MultiPolygons stay one featur
 
 from __future__ import annotations
 
+import os
+from concurrent.futures import ThreadPoolExecutor
+
 import numpy as np
 import numpy.typing as npt
 import shapely
@@ -118,3 +121,25 @@ def repair_footprints(
 
     geoms[idx] = sub
     return geoms, keep
+
+
+PARALLEL_MIN_FEATURES = 20_000
+
+
+def repair_footprints_parallel(
+    geoms: GeomArray, ids: npt.NDArray[np.object_], log: IngestLog
+) -> tuple[GeomArray, npt.NDArray[np.bool_]]:
+    """`repair_footprints` over chunks in threads: shapely's vectorised calls release the GIL."""
+    workers = min(2, os.cpu_count() or 1)
+    if len(geoms) < PARALLEL_MIN_FEATURES or workers < 2:
+        return repair_footprints(geoms, ids, log)
+    bounds = np.linspace(0, len(geoms), workers + 1).astype(int)
+    logs = [IngestLog() for _ in range(workers)]
+    with ThreadPoolExecutor(workers) as pool:
+        results = list(pool.map(
+            lambda k: repair_footprints(geoms[bounds[k] : bounds[k + 1]], ids[bounds[k] : bounds[k + 1]], logs[k]),
+            range(workers),
+        ))  # fmt: skip
+    for part in logs:
+        log.merge(part)
+    return np.concatenate([r[0] for r in results]), np.concatenate([r[1] for r in results])
