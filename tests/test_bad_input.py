@@ -31,8 +31,12 @@ def _square(x: float, y: float, size: float = 10.0) -> shapely.Polygon:
     return shapely.box(x, y, x + size, y + size)
 
 
-def _write(path: Path, geoms: list[shapely.Geometry | None], crs: str | None = "EPSG:25832", **columns: list) -> Path:
-    frame = gpd.GeoDataFrame(columns or {"name": [f"b{i}" for i in range(len(geoms))]}, geometry=geoms, crs=crs)
+def _write(
+    path: Path, geoms: list[shapely.Geometry | None], crs: str | None = "EPSG:25832", **columns: list
+) -> Path:
+    frame = gpd.GeoDataFrame(
+        columns or {"name": [f"b{i}" for i in range(len(geoms))]}, geometry=geoms, crs=crs
+    )
     frame.to_file(path)
     return path
 
@@ -65,7 +69,11 @@ def test_whole_file_problems_fail_with_one_line_naming_the_file(
 
 def test_utm_geojson_without_crs_is_refused(tmp_path: Path) -> None:
     source = tmp_path / "utm.geojson"
-    feature = {"type": "Feature", "properties": {}, "geometry": shapely.geometry.mapping(_square(700000, 5700000))}
+    feature = {
+        "type": "Feature",
+        "properties": {},
+        "geometry": shapely.geometry.mapping(_square(700000, 5700000)),
+    }
     source.write_text(json.dumps({"type": "FeatureCollection", "features": [feature]}))
     code, output = _run(["ingest", str(source), "--layer", "x"], tmp_path / "data")
     assert code == 2
@@ -126,7 +134,9 @@ def test_per_feature_problems_are_repaired_or_skipped_and_reported(tmp_path: Pat
     }
     assert report["skipped_examples"]["NaN or infinite coordinates"] == ["DE3"]
     # the bow tie, and the collinear ring (then skipped as collapsed)
-    assert report["repaired"]["invalid polygon made valid (self-intersection, bow tie or bad ring nesting)"] == 2
+    assert (
+        report["repaired"]["invalid polygon made valid (self-intersection, bow tie or bad ring nesting)"] == 2
+    )
     assert report["repaired"]["ring orientation fixed"] >= 1
     assert report["repaired"]["repeated vertices removed"] == 1
     # Heights: attribute for DE0, storeys for DE1 (3 x 3 m) and DE6 (2 x 3 m), default for DE5.
@@ -139,10 +149,15 @@ def test_storey_height_and_explicit_attributes(tmp_path: Path) -> None:
     settings = Settings(data_dir=tmp_path / "data")
     from twin.ingest.footprints import FootprintOptions
 
-    report = ingest([source], IngestOptions("s", footprints=FootprintOptions(storeys_attr="levels_total",
-                                                                              storey_height=3.5)), settings)
+    report = ingest(
+        [source],
+        IngestOptions("s", footprints=FootprintOptions(storeys_attr="levels_total", storey_height=3.5)),
+        settings,
+    )
     assert report["height_rules"] == {"storeys": 1}
-    report = ingest([source], IngestOptions("s", footprints=FootprintOptions(height_attr="h_custom")), settings)
+    report = ingest(
+        [source], IngestOptions("s", footprints=FootprintOptions(height_attr="h_custom")), settings
+    )
     assert report["height_rules"] == {"attribute:h_custom": 1}
     code, output = _run(["ingest", str(source), "--layer", "s", "--height-attr", "nope"], tmp_path / "data")
     assert code == 2 and "no attribute 'nope'" in output
@@ -191,11 +206,17 @@ def test_killed_ingest_leaves_previous_version_serving(tmp_path: Path) -> None:
     good = _write(tmp_path / "good.gpkg", [_square(700000 + 20 * i, 5700000) for i in range(10)])
     assert _run(["ingest", str(good), "--layer", "city"], data)[0] == 0
     before = (data / "layers" / "city" / "tileset.json").read_bytes()
-    big = _write(tmp_path / "big.gpkg", [_square(700000 + 15 * (i % 300), 5700000 + 15 * (i // 300))
-                                           for i in range(60000)])
+    big = _write(
+        tmp_path / "big.gpkg",
+        [_square(700000 + 15 * (i % 300), 5700000 + 15 * (i // 300)) for i in range(60000)],
+    )
     env = {**os.environ, "TWIN_DATA_DIR": str(data)}
-    proc = subprocess.Popen([sys.executable, "-m", "twin.cli", "ingest", str(big), "--layer", "city"], env=env,
-                            stdout=subprocess.PIPE, stderr=subprocess.PIPE)
+    proc = subprocess.Popen(
+        [sys.executable, "-m", "twin.cli", "ingest", str(big), "--layer", "city"],
+        env=env,
+        stdout=subprocess.PIPE,
+        stderr=subprocess.PIPE,
+    )
     # Kill it as soon as it has started building the new version.
     versions = data / "versions" / "city"
     for _ in range(2000):

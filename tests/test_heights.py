@@ -27,9 +27,19 @@ def _z_footprints(path: Path, crs: str = "EPSG:25832") -> Path:
     geoms = []
     for i in range(5):
         x = X0 + 30 * i
-        geoms.append(shapely.Polygon([(x, Y0, GROUND + i), (x + 12, Y0, GROUND + i + 0.5),
-                                      (x + 12, Y0 + 9, GROUND + i + 0.7), (x, Y0 + 9, GROUND + i)]))
-    frame = gpd.GeoDataFrame({"gml_id": [f"z{i}" for i in range(5)], "hoehe": [10.0] * 5}, geometry=geoms, crs=crs)
+        geoms.append(
+            shapely.Polygon(
+                [
+                    (x, Y0, GROUND + i),
+                    (x + 12, Y0, GROUND + i + 0.5),
+                    (x + 12, Y0 + 9, GROUND + i + 0.7),
+                    (x, Y0 + 9, GROUND + i),
+                ]
+            )
+        )
+    frame = gpd.GeoDataFrame(
+        {"gml_id": [f"z{i}" for i in range(5)], "hoehe": [10.0] * 5}, geometry=geoms, crs=crs
+    )
     frame.to_file(path)
     return path
 
@@ -75,9 +85,16 @@ def test_missing_geoid_grid_is_refused_loudly(tmp_path: Path) -> None:
     empty = tmp_path / "proj-user"
     empty.mkdir()
     env = {k: v for k, v in os.environ.items() if not k.startswith("TWIN_")}
-    env.update(TWIN_DATA_DIR=str(tmp_path / "data"), PROJ_USER_WRITABLE_DIRECTORY=str(empty), PROJ_NETWORK="OFF")
-    result = subprocess.run([sys.executable, "-m", "twin.cli", "ingest", str(source), "--layer", "z"], env=env,
-                            capture_output=True, text=True, check=False)
+    env.update(
+        TWIN_DATA_DIR=str(tmp_path / "data"), PROJ_USER_WRITABLE_DIRECTORY=str(empty), PROJ_NETWORK="OFF"
+    )
+    result = subprocess.run(
+        [sys.executable, "-m", "twin.cli", "ingest", str(source), "--layer", "z"],
+        env=env,
+        capture_output=True,
+        text=True,
+        check=False,
+    )
     assert result.returncode == 3, result.stderr
     message = " ".join(result.stderr.split())
     assert "de_bkg_gcg2016.tif" in message and "--heights ground" in message and str(source) in message
@@ -102,5 +119,7 @@ def test_z_without_vertical_datum_outside_germany_is_refused(tmp_path: Path) -> 
 
     with pytest.raises(CRSError, match="--vertical-crs"):
         ingest([source], IngestOptions("z"), Settings(data_dir=tmp_path / "data"))
-    report = ingest([source], IngestOptions("z", vertical_crs="ellipsoidal"), Settings(data_dir=tmp_path / "data"))
+    report = ingest(
+        [source], IngestOptions("z", vertical_crs="ellipsoidal"), Settings(data_dir=tmp_path / "data")
+    )
     assert "ellipsoidal" in report["heights"]

@@ -113,7 +113,9 @@ def test_attributes_survive_with_their_types(brittany: tuple[Settings, dict[str,
     assert checked == len(set(source.index) - skipped)
 
 
-def test_round_trip_matches_pyproj_within_a_centimetre(brittany: tuple[Settings, dict[str, Any], Path]) -> None:
+def test_round_trip_matches_pyproj_within_a_centimetre(
+    brittany: tuple[Settings, dict[str, Any], Path],
+) -> None:
     """Decode tiles as CesiumJS does and compare with pyproj's direct transform of the source vertices."""
     _, _, layer = brittany
     source = gpd.read_file(BRITTANY).drop_duplicates("ID_SOURCE", keep=False).set_index("ID_SOURCE")
@@ -123,7 +125,9 @@ def test_round_trip_matches_pyproj_within_a_centimetre(brittany: tuple[Settings,
     for path in _contents(layer)[:6]:
         glb = tilecheck.read_glb(path)
         decoded = tilecheck.tile_positions_ecef(layer / "tileset.json", path, glb=glb)
-        feature = glb.accessor(glb.gltf["meshes"][0]["primitives"][0]["attributes"]["_FEATURE_ID_0"]).astype(int)
+        feature = glb.accessor(glb.gltf["meshes"][0]["primitives"][0]["attributes"]["_FEATURE_ID_0"]).astype(
+            int
+        )
         table = tilecheck.read_property_table(glb)
         for fid, sid in enumerate(table["source_id"]):
             if sid not in source.index:

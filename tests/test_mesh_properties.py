@@ -22,7 +22,10 @@ def footprints(draw: st.DrawFn) -> shapely.Geometry:
         gaps = np.array(draw(st.lists(st.floats(0.05, 1.0), min_size=n, max_size=n)))
         angles = np.cumsum(gaps) / gaps.sum() * 2 * np.pi * 0.999
         radii = draw(st.lists(st.floats(0.5, 1.0), min_size=n, max_size=n))
-        return [(cx + scale * r * np.cos(a), cy + scale * r * np.sin(a)) for a, r in zip(angles, radii, strict=True)]
+        return [
+            (cx + scale * r * np.cos(a), cy + scale * r * np.sin(a))
+            for a, r in zip(angles, radii, strict=True)
+        ]
 
     x0 = draw(st.floats(-1e5, 1e5))
     y0 = draw(st.floats(-1e5, 1e5))
@@ -39,7 +42,9 @@ def footprints(draw: st.DrawFn) -> shapely.Geometry:
 
 
 def _mesh(geom: shapely.Geometry, height: float = 12.0) -> tuple[shapely.Geometry, Prisms]:
-    repaired, keep = repair_footprints(np.array([geom], dtype=object), np.array(["a"], dtype=object), IngestLog())
+    repaired, keep = repair_footprints(
+        np.array([geom], dtype=object), np.array(["a"], dtype=object), IngestLog()
+    )
     assume(bool(keep[0]))  # slivers below the minimum area are skipped by design (tested elsewhere)
     rings = rings_from_geometries(repaired)
     bottom = rings.coords.copy()

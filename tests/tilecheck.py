@@ -262,7 +262,9 @@ class Glb:
         """Decode an EXT_meshopt_compression bufferView with meshoptimizer's reference decoder."""
         import meshopt
 
-        source = self.buffers[ext["buffer"]][ext.get("byteOffset", 0) : ext.get("byteOffset", 0) + ext["byteLength"]]
+        source = self.buffers[ext["buffer"]][
+            ext.get("byteOffset", 0) : ext.get("byteOffset", 0) + ext["byteLength"]
+        ]
         if len(source) != ext["byteLength"]:
             raise TileFormatError(f"{self.name}: bufferViews[{index}] meshopt data runs past its buffer")
         decoded = meshopt.decode_gltf_buffer(
@@ -469,8 +471,13 @@ def decompress_meshopt(glb: Glb) -> bytes:
     text += b" " * ((-len(text)) % 8)
     total = 12 + 8 + len(text) + 8 + len(blob)
     return b"".join(
-        [struct.pack("<III", 0x46546C67, 2, total), struct.pack("<II", len(text), 0x4E4F534A), text,
-         struct.pack("<II", len(blob), 0x004E4942), blob]
+        [
+            struct.pack("<III", 0x46546C67, 2, total),
+            struct.pack("<II", len(text), 0x4E4F534A),
+            text,
+            struct.pack("<II", len(blob), 0x004E4942),
+            blob,
+        ]
     )
 
 
@@ -867,10 +874,9 @@ def _read_column(
             raise _fail(where, "unused bits after the last BOOLEAN value must be 0")
         return _Column([bool(b) for b in bits[:n_elements]], array_offsets)
 
-    if ptype == "ENUM":
-        component_type = enums[prop["enumType"]].get("valueType", "UINT16")
-    else:
-        component_type = prop["componentType"]
+    component_type = (
+        enums[prop["enumType"]].get("valueType", "UINT16") if ptype == "ENUM" else prop["componentType"]
+    )
     dtype = np.dtype(META_COMPONENT_DTYPES[component_type])
     n_components = META_TYPE_COMPONENTS[ptype]
     values = _view_bytes(glb, table_prop["values"], dtype.itemsize, where, "values", alignment=alignment)

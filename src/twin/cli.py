@@ -17,7 +17,9 @@ from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, T
 
 from twin.errors import TwinError
 
-app = typer.Typer(add_completion=False, no_args_is_help=True, help="twin: open 3D digital twin for municipalities")
+app = typer.Typer(
+    add_completion=False, no_args_is_help=True, help="twin: open 3D digital twin for municipalities"
+)
 layers_app = typer.Typer(no_args_is_help=True, help="List, show and delete layers.")
 app.add_typer(layers_app, name="layers")
 err = Console(stderr=True)
@@ -41,15 +43,22 @@ def _fail(exc: TwinError) -> None:
 
 @app.command()
 def ingest(
-    sources: Annotated[list[Path], typer.Argument(help="source files (GeoJSON, GeoPackage, Shapefile, GeoParquet)")],
+    sources: Annotated[
+        list[Path], typer.Argument(help="source files (GeoJSON, GeoPackage, Shapefile, GeoParquet)")
+    ],
     layer: Annotated[str, typer.Option("--layer", help="layer id (lower-case letters, digits, - and _)")],
     title: Annotated[str | None, typer.Option(help="layer title shown in the viewer")] = None,
-    crs: Annotated[str | None, typer.Option(help="source CRS, overrides the file's (e.g. EPSG:25832)")] = None,
+    crs: Annotated[
+        str | None, typer.Option(help="source CRS, overrides the file's (e.g. EPSG:25832)")
+    ] = None,
     heights: Annotated[str, typer.Option(help="auto | ground | source: where building bases stand")] = "auto",
     vertical_crs: Annotated[
-        str | None, typer.Option(help="vertical CRS of z values (e.g. EPSG:7837 for DHHN2016, or 'ellipsoidal')")
+        str | None,
+        typer.Option(help="vertical CRS of z values (e.g. EPSG:7837 for DHHN2016, or 'ellipsoidal')"),
     ] = None,
-    height_attr: Annotated[str | None, typer.Option(help="attribute with the building height in metres")] = None,
+    height_attr: Annotated[
+        str | None, typer.Option(help="attribute with the building height in metres")
+    ] = None,
     storeys_attr: Annotated[str | None, typer.Option(help="attribute with the number of storeys")] = None,
     storey_height: Annotated[float, typer.Option(help="metres per storey for the storeys rule")] = 3.0,
     default_height: Annotated[float, typer.Option(help="height in metres when no rule applies")] = 10.0,

@@ -87,7 +87,9 @@ def ingest(
     progress("read", 1, 1)
 
     horizontal, _, _ = split_crs(footprints.crs)
-    plan = plan_heights(footprints.crs, footprints.has_z, options.heights, options.vertical_crs, log, paths[0])
+    plan = plan_heights(
+        footprints.crs, footprints.has_z, options.heights, options.vertical_crs, log, paths[0]
+    )
     geodetic = GeodeticTransform(horizontal, plan, settings.grid_dirs, paths[0])
 
     # Layer origin and a tile order from building centres (cheap: one point per building).
@@ -130,7 +132,17 @@ def ingest(
     staging = publishing.new_staging_dir(settings.data_dir, layer_id)
     try:
         report = _write_layer(
-            staging, buildings, rings, bottom, top, tree, leaves, roof - base, lon0, lat0, progress,
+            staging,
+            buildings,
+            rings,
+            bottom,
+            top,
+            tree,
+            leaves,
+            roof - base,
+            lon0,
+            lat0,
+            progress,
             options.compression,
             # The footprints for the OGC API are written by this process while the workers write tiles.
             meanwhile=lambda: _write_features(staging / "features.parquet", buildings, lon, lat),
@@ -156,7 +168,9 @@ def ingest(
         report["bbox"] = lonlat_bbox
         report["timings_s"] = timings
         report["duration_s"] = round(time.perf_counter() - started, 3)
-        (staging / "report.json").write_text(json.dumps(report, indent=2, ensure_ascii=False), encoding="utf-8")
+        (staging / "report.json").write_text(
+            json.dumps(report, indent=2, ensure_ascii=False), encoding="utf-8"
+        )
         _register(settings, staging, layer_id, options, report, lonlat_bbox)
     except BaseException:
         shutil.rmtree(staging, ignore_errors=True)
@@ -165,7 +179,11 @@ def ingest(
 
 
 def _register(
-    settings: Settings, staging: Path, layer_id: str, options: IngestOptions, report: dict[str, Any],
+    settings: Settings,
+    staging: Path,
+    layer_id: str,
+    options: IngestOptions,
+    report: dict[str, Any],
     bbox: list[float],
 ) -> None:
     """Publish the staging folder and register the layer in one step: both happen or neither."""
@@ -189,8 +207,11 @@ def _register(
         visible=existing.visible if existing else True,
         opacity=existing.opacity if existing else 1.0,
         style=existing.style if existing else None,
-        extra={"tileset": f"/tiles/{layer_id}/tileset.json", "report": f"/tiles/{layer_id}/report.json",
-               "properties": report.get("properties", [])},
+        extra={
+            "tileset": f"/tiles/{layer_id}/tileset.json",
+            "report": f"/tiles/{layer_id}/report.json",
+            "properties": report.get("properties", []),
+        },
     )
     with catalog.session() as session:
         catalog.upsert(record, session)
@@ -232,7 +253,9 @@ def _write_leaf_range(first: int, last: int) -> list[LeafSummary]:
         wall_pos = prisms.wall_positions[wv_start[a] : wv_start[b]]
         n_roof = len(roof_pos)
         positions = np.concatenate([roof_pos, wall_pos])
-        normals = np.concatenate([np.broadcast_to(up, roof_pos.shape), prisms.wall_normals[wv_start[a] : wv_start[b]]])
+        normals = np.concatenate(
+            [np.broadcast_to(up, roof_pos.shape), prisms.wall_normals[wv_start[a] : wv_start[b]]]
+        )
         feature_ids = np.concatenate([
             prisms.roof_vertex_building[rv_start[a] : rv_start[b]],
             prisms.wall_vertex_building[wv_start[a] : wv_start[b]],
@@ -242,7 +265,9 @@ def _write_leaf_range(first: int, last: int) -> list[LeafSummary]:
             prisms.wall_triangles[wt_start[a] : wt_start[b]] - wv_start[a] + n_roof,
         ])  # fmt: skip
         mesh = TileMesh(positions, normals, feature_ids, triangles, feature_count=b - a)
-        data = encode_glb(mesh, job["columns"], leaf.start, leaf.stop, job["schema"], GENERATOR, job["compression"])
+        data = encode_glb(
+            mesh, job["columns"], leaf.start, leaf.stop, job["schema"], GENERATOR, job["compression"]
+        )
         (folder / f"content/{leaf.key}.glb").write_bytes(data)
         lo, hi = column_bounds(positions)
         out.append((leaf.key, lo, hi, float(height[leaf.start : leaf.stop].max()), len(data)))
@@ -250,24 +275,49 @@ def _write_leaf_range(first: int, last: int) -> list[LeafSummary]:
 
 
 def _write_layer(
-    folder: Path, buildings: Footprints, rings: Rings, bottom: FloatArray, top: FloatArray, tree: QuadNode,
-    leaves: list[QuadNode], height: FloatArray, lon0: float, lat0: float, progress: Progress,
+    folder: Path,
+    buildings: Footprints,
+    rings: Rings,
+    bottom: FloatArray,
+    top: FloatArray,
+    tree: QuadNode,
+    leaves: list[QuadNode],
+    height: FloatArray,
+    lon0: float,
+    lat0: float,
+    progress: Progress,
     compression: Compression,
     meanwhile: Callable[[], None] = lambda: None,
 ) -> dict[str, Any]:
     """Mesh and write every leaf's GLB (in two processes for large layers) and the tileset.json."""
     (folder / "content").mkdir()
     columns = build_columns(buildings.ids, buildings.height, buildings.height_rule, buildings.attributes)
-    _JOB.update(folder=folder, rings=rings, bottom=bottom, top=top, leaves=leaves, height=height,
-                columns=columns, schema=schema(columns), compression=compression)
+    _JOB.update(
+        folder=folder,
+        rings=rings,
+        bottom=bottom,
+        top=top,
+        leaves=leaves,
+        height=height,
+        columns=columns,
+        schema=schema(columns),
+        compression=compression,
+    )
     try:
         workers = min(2, os.cpu_count() or 1) if len(buildings) >= PARALLEL_MIN_BUILDINGS else 1
         # Split the leaves into runs of about equal building counts, a few per worker for progress.
         runs = max(1, workers * 4) if workers > 1 else 1
-        cuts = np.searchsorted(np.array([leaf.stop for leaf in leaves]),
-                               np.linspace(0, len(buildings), runs + 1)[1:-1], side="left")
+        cuts = np.searchsorted(
+            np.array([leaf.stop for leaf in leaves]),
+            np.linspace(0, len(buildings), runs + 1)[1:-1],
+            side="left",
+        )
         bounds_idx = [0, *sorted(set(int(c) + 1 for c in cuts)), len(leaves)]
-        jobs = [(bounds_idx[i], bounds_idx[i + 1]) for i in range(len(bounds_idx) - 1) if bounds_idx[i] < bounds_idx[i + 1]]
+        jobs = [
+            (bounds_idx[i], bounds_idx[i + 1])
+            for i in range(len(bounds_idx) - 1)
+            if bounds_idx[i] < bounds_idx[i + 1]
+        ]
         summaries: list[LeafSummary] = []
         if workers > 1 and len(jobs) > 1:
             context = multiprocessing.get_context("fork")
@@ -311,7 +361,12 @@ def _write_layer(
     tileset = build_tileset(tree, bounds, tallest, uris, transform, GENERATOR)
     (folder / "tileset.json").write_text(json.dumps(tileset, separators=(",", ":")), encoding="utf-8")
     properties = [
-        {"id": c.id, "name": c.name, "type": c.definition["type"], "componentType": c.definition.get("componentType")}
+        {
+            "id": c.id,
+            "name": c.name,
+            "type": c.definition["type"],
+            "componentType": c.definition.get("componentType"),
+        }
         for c in columns
     ]
     return {

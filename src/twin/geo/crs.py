@@ -81,7 +81,9 @@ def local_metric_crs(crs: CRS, lon0: float, lat0: float) -> CRS:
     conversion = TransverseMercatorConversion(
         latitude_natural_origin=lat0, longitude_natural_origin=lon0, scale_factor_natural_origin=1.0
     )
-    return ProjectedCRS(conversion=conversion, geodetic_crs=geodetic, name=f"twin local TM {lon0:.4f} {lat0:.4f}")
+    return ProjectedCRS(
+        conversion=conversion, geodetic_crs=geodetic, name=f"twin local TM {lon0:.4f} {lat0:.4f}"
+    )
 
 
 def epsg_code(crs: CRS) -> int | None:
@@ -164,8 +166,10 @@ class GeodeticTransform:
         self.plan = plan
         where = f"{path}: " if path else ""
         if plan.mode == "source" and plan.vertical_crs is not None:
-            source: CRS = CompoundCRS(name=f"{horizontal.name} + {plan.vertical_crs.name}",
-                                      components=[horizontal, plan.vertical_crs])
+            source: CRS = CompoundCRS(
+                name=f"{horizontal.name} + {plan.vertical_crs.name}",
+                components=[horizontal, plan.vertical_crs],
+            )
         elif plan.mode == "source":
             source = horizontal
         else:
@@ -179,7 +183,12 @@ class GeodeticTransform:
             raise CRSError(f"{where}no transformation from {source.name} to WGS 84 is available")
         if self.three_d and plan.vertical_crs is not None and not group.best_available:
             missing = sorted(
-                {grid.short_name for op in group.unavailable_operations for grid in op.grids if not grid.available}
+                {
+                    grid.short_name
+                    for op in group.unavailable_operations
+                    for grid in op.grids
+                    if not grid.available
+                }
             )
             hint = GEOID_HINT.format(user_dir=pyproj.datadir.get_user_data_dir())
             raise GeoidGridMissingError(

@@ -6,7 +6,6 @@ a height attribute, storeys x storey height, or a default height.
 
 from __future__ import annotations
 
-import json
 import re
 from dataclasses import dataclass
 from pathlib import Path
@@ -79,7 +78,12 @@ def _read_frame(path: Path, fmt: SourceFormat) -> tuple[gpd.GeoDataFrame, npt.ND
     if not isinstance(frame, gpd.GeoDataFrame):
         raise InputError(f"{path}: has no geometry column")
     fids = None
-    if fmt in (SourceFormat.GEOPACKAGE, SourceFormat.FLATGEOBUF, SourceFormat.GEOJSON, SourceFormat.GEOJSONSEQ):
+    if fmt in (
+        SourceFormat.GEOPACKAGE,
+        SourceFormat.FLATGEOBUF,
+        SourceFormat.GEOJSON,
+        SourceFormat.GEOJSONSEQ,
+    ):
         fids = np.asarray(frame.index.astype(str), dtype=object)
     frame = frame.reset_index(drop=True)
     return frame, fids
@@ -106,7 +110,9 @@ def _resolve_crs(path: Path, fmt: SourceFormat, frame: gpd.GeoDataFrame, overrid
     return CRS.from_user_input(declared)
 
 
-def _find_column(columns: list[str], wanted: str | None, names: list[str], path: Path, what: str) -> str | None:
+def _find_column(
+    columns: list[str], wanted: str | None, names: list[str], path: Path, what: str
+) -> str | None:
     lowered = {column.lower(): column for column in columns}
     if wanted:
         if wanted in columns:
@@ -141,14 +147,18 @@ def _source_ids(
         assert column is not None
         return np.asarray(frame[column].astype("string").fillna("").to_numpy(dtype=object), dtype=object)
     lowered = {c.lower(): c for c in columns}
-    candidates = [lowered[name] for name in ID_NAMES if name in lowered and frame[lowered[name]].notna().all()]
+    candidates = [
+        lowered[name] for name in ID_NAMES if name in lowered and frame[lowered[name]].notna().all()
+    ]
     for column in candidates:
         if frame[column].is_unique:
             return np.asarray(frame[column].astype("string").to_numpy(dtype=object), dtype=object)
     for column in candidates:
         # An id column with a few repeats (OSM multipolygons split into parts) still names the source object.
         if frame[column].nunique() >= 0.95 * len(frame):
-            log.warn(f"{path}: source ids in '{column}' are not unique ({frame[column].duplicated().sum()} repeats)")
+            log.warn(
+                f"{path}: source ids in '{column}' are not unique ({frame[column].duplicated().sum()} repeats)"
+            )
             return np.asarray(frame[column].astype("string").to_numpy(dtype=object), dtype=object)
     if fids is not None and len(set(fids)) == len(fids):
         return fids
@@ -176,7 +186,9 @@ def _working_crs(crs: CRS, frame: gpd.GeoDataFrame) -> CRS:
         return horizontal
     # Geographic or non-metre projected input: work in a local transverse Mercator so that tolerances,
     # areas and triangulation are in metres.
-    to_lonlat = Transformer.from_crs(horizontal, horizontal.geodetic_crs or CRS.from_epsg(4326), always_xy=True)
+    to_lonlat = Transformer.from_crs(
+        horizontal, horizontal.geodetic_crs or CRS.from_epsg(4326), always_xy=True
+    )
     minx, miny, maxx, maxy = frame.total_bounds
     lon, lat = to_lonlat.transform((minx + maxx) / 2, (miny + maxy) / 2)
     if not (np.isfinite(lon) and np.isfinite(lat)):
@@ -233,7 +245,11 @@ def read_footprints(paths: list[Path], options: FootprintOptions, log: IngestLog
         log.warn("source ids are not unique across the input; duplicates keep their ids")
 
     geoms, keep = repair_footprints_parallel(geoms, ids, log)
-    geoms, ids, attributes = geoms[keep], ids[keep], attributes.iloc[np.flatnonzero(keep)].reset_index(drop=True)
+    geoms, ids, attributes = (
+        geoms[keep],
+        ids[keep],
+        attributes.iloc[np.flatnonzero(keep)].reset_index(drop=True),
+    )
 
     has_z = bool(shapely.has_z(geoms).any()) if len(geoms) else False
     if has_z:
@@ -246,8 +262,10 @@ def read_footprints(paths: list[Path], options: FootprintOptions, log: IngestLog
             fill = np.full(len(geoms), np.inf)
             np.minimum.at(fill, owner[z_ok], coords[z_ok, 2])
             coords[~z_ok, 2] = fill[owner[~z_ok]]
-            log.repair("missing vertex z filled with the building's lowest z",
-                       len(np.unique(owner[~z_ok & has_any[owner]])))
+            log.repair(
+                "missing vertex z filled with the building's lowest z",
+                len(np.unique(owner[~z_ok & has_any[owner]])),
+            )
             geoms = np.asarray(shapely.set_coordinates(geoms.copy(), coords), dtype=object)
             geoms, ids = geoms[has_any], ids[has_any]
             attributes = attributes.iloc[np.flatnonzero(has_any)].reset_index(drop=True)
@@ -284,7 +302,9 @@ def building_heights(
         values = _numeric(attributes[height_column])
         implausible = np.isfinite(values) & (values > MAX_PLAUSIBLE_HEIGHT)
         if implausible.any():
-            log.warn(f"{int(implausible.sum())} heights in '{height_column}' above {MAX_PLAUSIBLE_HEIGHT:.0f} m ignored")
+            log.warn(
+                f"{int(implausible.sum())} heights in '{height_column}' above {MAX_PLAUSIBLE_HEIGHT:.0f} m ignored"
+            )
         ok = np.isfinite(values) & (values > 0) & ~implausible
         height[ok] = values[ok]
         rule[ok] = f"attribute:{height_column}"

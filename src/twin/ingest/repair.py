@@ -30,7 +30,9 @@ def polygonal_part(geoms: GeomArray) -> GeomArray:
     collections = np.flatnonzero(types == shapely.GeometryType.GEOMETRYCOLLECTION)
     for i in collections:  # rare: only geometries make_valid turned into collections
         parts = [
-            p for p in shapely.get_parts(geoms[i]) if shapely.get_type_id(p) in (3, 6)  # Polygon, MultiPolygon
+            p
+            for p in shapely.get_parts(geoms[i])
+            if shapely.get_type_id(p) in (3, 6)  # Polygon, MultiPolygon
         ]
         polys = []
         for part in parts:
@@ -84,8 +86,9 @@ def repair_footprints(
     if invalid.any():
         fixed = shapely.make_valid(sub[invalid], method="structure", keep_collapsed=False)
         sub[invalid] = polygonal_part(np.asarray(fixed, dtype=object))
-        log.repair("invalid polygon made valid (self-intersection, bow tie or bad ring nesting)",
-                   int(invalid.sum()))
+        log.repair(
+            "invalid polygon made valid (self-intersection, bow tie or bad ring nesting)", int(invalid.sum())
+        )
 
     # One pass over all polygon parts serves the hole, area and orientation rules.
     parts, owner = shapely.get_parts(sub, return_index=True)
@@ -106,13 +109,17 @@ def repair_footprints(
     part_count = np.bincount(owner, minlength=len(sub))
     good_count = np.bincount(owner[good], minlength=len(sub))
     partly = np.flatnonzero((good_count > 0) & (good_count < part_count))
-    log.repair("degenerate parts dropped from multi-part buildings", int((part_count - good_count)[partly].sum()))
+    log.repair(
+        "degenerate parts dropped from multi-part buildings", int((part_count - good_count)[partly].sum())
+    )
     for i in partly:
         kept = shapely.get_parts(sub[i])
         kept = kept[shapely.area(kept) >= MIN_PART_AREA]
         sub[i] = kept[0] if len(kept) == 1 else shapely.multipolygons(kept)
     nothing_left = good_count == 0
-    log.skip(f"zero or tiny area (below {MIN_PART_AREA} m²) or collapsed polygon", list(ids[idx[nothing_left]]))
+    log.skip(
+        f"zero or tiny area (below {MIN_PART_AREA} m²) or collapsed polygon", list(ids[idx[nothing_left]])
+    )
     keep[idx[nothing_left]] = False
 
     # Exterior rings counter-clockwise, holes clockwise (seen from above): walls then face outwards.

@@ -55,8 +55,9 @@ class _Binary:
     views: list[dict[str, Any]] = field(default_factory=list)
     fallback_length: int = 0
 
-    def add_compressed(self, raw_length: int, encoded: bytes, stride: int, count: int, mode: str,
-                       target: int) -> int:
+    def add_compressed(
+        self, raw_length: int, encoded: bytes, stride: int, count: int, mode: str, target: int
+    ) -> int:
         """A bufferView of `raw_length` uncompressed bytes stored meshopt-encoded in the BIN chunk."""
         pad = (-self.length) % 8
         if pad:
@@ -145,7 +146,9 @@ def encode_glb(
     def add_rows(rows: npt.NDArray[np.uint8]) -> int:
         if compression == "meshopt":
             encoded = meshopt.encode_gltf_buffer(rows, "ATTRIBUTES")
-            return binary.add_compressed(rows.size, encoded, rows.shape[1], len(rows), "ATTRIBUTES", ARRAY_BUFFER)
+            return binary.add_compressed(
+                rows.size, encoded, rows.shape[1], len(rows), "ATTRIBUTES", ARRAY_BUFFER
+            )
         return binary.add(rows.tobytes(), ARRAY_BUFFER, rows.shape[1])
 
     # y-up: (e, n, u) -> (e, u, -n)
@@ -176,9 +179,10 @@ def encode_glb(
         centre = (lo + hi) / 2
         local = (gltf_pos - centre).astype(np.float32)
         view = add_rows(_rows(local, 12))
+        local_lo, local_hi = column_bounds(local.astype(np.float64))
         accessors.append({
             "bufferView": view, "componentType": FLOAT, "count": len(local), "type": "VEC3",
-            "min": column_bounds(local)[0].astype(float).tolist(), "max": column_bounds(local)[1].astype(float).tolist(),
+            "min": local_lo.tolist(), "max": local_hi.tolist(),
         })  # fmt: skip
         node["translation"] = centre.tolist()
 
@@ -190,7 +194,13 @@ def encode_glb(
     if quantized_positions:
         view = add_rows(_rows(np.rint(gltf_nrm * 127.0).astype(np.int8), 4))
         accessors.append(
-            {"bufferView": view, "componentType": BYTE, "normalized": True, "count": len(gltf_nrm), "type": "VEC3"}
+            {
+                "bufferView": view,
+                "componentType": BYTE,
+                "normalized": True,
+                "count": len(gltf_nrm),
+                "type": "VEC3",
+            }
         )
     else:
         view = add_rows(_rows(gltf_nrm.astype(np.float32), 12))
@@ -203,23 +213,27 @@ def encode_glb(
     else:
         view = add_rows(_rows(feature_ids.astype(np.float32), 4))
         fid_type = FLOAT
-    accessors.append({"bufferView": view, "componentType": fid_type, "count": len(feature_ids), "type": "SCALAR"})
+    accessors.append(
+        {"bufferView": view, "componentType": fid_type, "count": len(feature_ids), "type": "SCALAR"}
+    )
 
-    if n_vertices <= 65535:
-        indices = triangles.astype(np.uint16).reshape(-1)
-        index_type = UNSIGNED_SHORT
-    else:
-        indices = triangles.astype(np.uint32).reshape(-1)
-        index_type = UNSIGNED_INT
+    small = n_vertices <= 65535
+    indices: npt.NDArray[Any] = triangles.astype(
+        np.uint16 if small else np.uint32
+    ).reshape(-1)
+    index_type = UNSIGNED_SHORT if small else UNSIGNED_INT
     if compression == "meshopt":
         encoded = meshopt.encode_gltf_buffer(indices.astype(np.uint32), "TRIANGLES")
-        view = binary.add_compressed(indices.nbytes, encoded, indices.itemsize, len(indices), "TRIANGLES",
-                                     ELEMENT_ARRAY_BUFFER)
+        view = binary.add_compressed(
+            indices.nbytes, encoded, indices.itemsize, len(indices), "TRIANGLES", ELEMENT_ARRAY_BUFFER
+        )
         extensions_used.append("EXT_meshopt_compression")
         extensions_required.append("EXT_meshopt_compression")
     else:
         view = binary.add(indices.tobytes(), ELEMENT_ARRAY_BUFFER)
-    accessors.append({"bufferView": view, "componentType": index_type, "count": len(indices), "type": "SCALAR"})
+    accessors.append(
+        {"bufferView": view, "componentType": index_type, "count": len(indices), "type": "SCALAR"}
+    )
 
     properties: dict[str, Any] = {}
     for column in columns:
@@ -233,8 +247,12 @@ def encode_glb(
     blob = binary.blob()
     buffers: list[dict[str, Any]] = [{"byteLength": len(blob)}]
     if binary.fallback_length:
-        buffers.append({"byteLength": binary.fallback_length,
-                        "extensions": {"EXT_meshopt_compression": {"fallback": True}}})
+        buffers.append(
+            {
+                "byteLength": binary.fallback_length,
+                "extensions": {"EXT_meshopt_compression": {"fallback": True}},
+            }
+        )
     document: dict[str, Any] = {
         "asset": {"version": "2.0", "generator": generator},
         "extensionsUsed": extensions_used,

@@ -160,7 +160,8 @@ def triangulate_roofs(rings: Rings) -> IntArray:
     last_ring = prs[rest + 1].tolist()
     triangulate = earcut.triangulate_float64
     chunks = [
-        triangulate(xy_c[starts[k] : ends[k]], ring_end_rel[first_ring[k] : last_ring[k]]) for k in range(len(rest))
+        triangulate(xy_c[starts[k] : ends[k]], ring_end_rel[first_ring[k] : last_ring[k]])
+        for k in range(len(rest))
     ]
     if chunks:
         counts = np.fromiter((len(c) for c in chunks), dtype=np.int64, count=len(chunks)) // 3

@@ -66,7 +66,7 @@ def _string_column(pid: str, name: str, values: pd.Series, description: str | No
     text = values.astype("string").fillna("")
     array = pa.array(text.to_numpy(dtype=object), type=pa.large_string())
     buffers = array.buffers()
-    offsets = np.frombuffer(buffers[1], dtype=np.int64)[array.offset : array.offset + len(array) + 1]  # type: ignore[index]
+    offsets = np.frombuffer(buffers[1], dtype=np.int64)[array.offset : array.offset + len(array) + 1]
     data = buffers[2].to_pybytes() if buffers[2] is not None else b""
     definition: dict[str, Any] = {"name": name, "type": "STRING"}
     if description:
@@ -89,8 +89,12 @@ def column_for(pid: str, name: str, series: pd.Series) -> PropertyColumn:
     dtype = series.dtype
     if pd.api.types.is_bool_dtype(dtype):
         if not missing.any():
-            return PropertyColumn(pid, name, {"name": name, "type": "BOOLEAN"}, booleans=series.to_numpy(dtype=bool))
-        values = np.where(missing, UINT8_NODATA, series.fillna(False).to_numpy(dtype=np.uint8)).astype(np.uint8)
+            return PropertyColumn(
+                pid, name, {"name": name, "type": "BOOLEAN"}, booleans=series.to_numpy(dtype=bool)
+            )
+        values = np.where(missing, UINT8_NODATA, series.fillna(False).to_numpy(dtype=np.uint8)).astype(
+            np.uint8
+        )
         definition = {"name": name, "type": "SCALAR", "componentType": "UINT8", "noData": UINT8_NODATA}
         return PropertyColumn(pid, name, definition, fixed=values)
     if pd.api.types.is_integer_dtype(dtype):
@@ -122,12 +126,15 @@ def column_for(pid: str, name: str, series: pd.Series) -> PropertyColumn:
     if pd.api.types.is_datetime64_any_dtype(dtype):
         iso = series.map(lambda v: v.isoformat() if pd.notna(v) else None)
         return _string_column(pid, name, iso)
-    if dtype == object:
+    if pd.api.types.is_object_dtype(dtype):
         sample = series.dropna()
         if len(sample) and not all(isinstance(v, str) for v in sample.iloc[:100]):
             converted = series.map(
-                lambda v: None if v is None or (isinstance(v, float) and np.isnan(v))
-                else (v if isinstance(v, str) else json.dumps(v, default=str, ensure_ascii=False))
+                lambda v: (
+                    None
+                    if v is None or (isinstance(v, float) and np.isnan(v))
+                    else (v if isinstance(v, str) else json.dumps(v, default=str, ensure_ascii=False))
+                )
             )
             return _string_column(pid, name, converted)
     return _string_column(pid, name, series)

@@ -81,7 +81,7 @@ def build_quadtree(
         east = pts[:, 0] >= x0 + half
         north = pts[:, 1] >= y0 + half
         quadrant = east.astype(np.int64) + 2 * north.astype(np.int64)
-        if node.level >= MAX_DEPTH or np.all(quadrant == quadrant[0]) and cell < 1e-3:
+        if node.level >= MAX_DEPTH or (np.all(quadrant == quadrant[0]) and cell < 1e-3):
             # Coincident centres cannot be separated spatially: split the list instead.
             halves = np.array_split(index, 2)
             for k, part in enumerate(halves):

@@ -72,8 +72,9 @@ def box_from_bounds(lo: FloatArray, hi: FloatArray, margin: float = BOX_MARGIN) 
     ]  # fmt: skip
 
 
-def geometric_errors(node: QuadNode, bounds: dict[str, tuple[FloatArray, FloatArray]],
-                     tallest: dict[str, float]) -> dict[str, float]:
+def geometric_errors(
+    node: QuadNode, bounds: dict[str, tuple[FloatArray, FloatArray]], tallest: dict[str, float]
+) -> dict[str, float]:
     """Geometric error per tile key, metres.
 
     Leaves hold the buildings and have error 0. A parent holds no content and refines with ADD, so not
