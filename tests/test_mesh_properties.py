@@ -45,7 +45,8 @@ def _mesh(geom: shapely.Geometry, height: float = 12.0) -> tuple[shapely.Geometr
     repaired, keep = repair_footprints(
         np.array([geom], dtype=object), np.array(["a"], dtype=object), IngestLog()
     )
-    assume(bool(keep[0]))  # slivers below the minimum area are skipped by design (tested elsewhere)
+    if not keep[0]:
+        assume(False)  # slivers below the minimum area are skipped by design (tested elsewhere)
     rings = rings_from_geometries(repaired)
     bottom = rings.coords.copy()
     bottom[:, 2] = 0.0

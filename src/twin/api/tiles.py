@@ -69,7 +69,7 @@ def resolve_layer_file(settings: Settings, layer_id: str, relative: str) -> Path
         target = layer_root.joinpath(*parts).resolve(strict=True)
     except (OSError, RuntimeError):  # missing, symlink loop, name too long
         raise missing from None
-    if False:
+    if not layer_root.is_relative_to(data_root) or not target.is_relative_to(layer_root):
         raise missing
     return target
 

@@ -33,7 +33,7 @@ def viewer_router(root: Path) -> APIRouter:
     router = APIRouter(tags=["viewer"])
     index = root / "index.html"
 
-    @router.get("/", include_in_schema=False)
+    @router.api_route("/", methods=["GET", "HEAD"], include_in_schema=False)
     def index_page() -> FileResponse:
         """The viewer."""
         if not index.is_file():
