@@ -21,11 +21,10 @@ import geopandas as gpd
 import numpy as np
 import numpy.typing as npt
 import shapely
-from pyproj import Transformer
 
 from twin import __version__
 from twin.catalog import Catalog, LayerRecord
-from twin.errors import InputError, TwinError
+from twin.errors import TwinError
 from twin.geo.crs import GeodeticTransform, HeightsMode, plan_heights, split_crs
 from twin.geo.frame import column_bounds, column_major, ecef_to_enu, enu_to_ecef_matrix, geodetic_to_ecef
 from twin.ingest.footprints import FootprintOptions, read_footprints
@@ -120,8 +119,9 @@ def ingest(
     v_lon, v_lat, v_h = lon[rings.source_index], lat[rings.source_index], h[rings.source_index]
     vertex_building = rings.vertex_building
     if plan.mode == "source":
-        base = np.full(len(buildings), np.inf)
-        np.minimum.at(base, vertex_building, v_h)
+        # Vertices are grouped by building, so a reduceat over the groups' starts gives each lowest base.
+        starts = np.searchsorted(vertex_building, np.arange(len(buildings)))
+        base = np.minimum.reduceat(v_h, starts)
     else:
         base = np.zeros(len(buildings))
     roof = base + buildings.height
@@ -389,4 +389,4 @@ def _write_features(path: Path, buildings: Footprints, lon: FloatArray, lat: Flo
     frame.to_parquet(path, index=False)
 
 
-__all__ = ["IngestOptions", "InputError", "Transformer", "ingest"]
+__all__ = ["IngestOptions", "ingest"]
