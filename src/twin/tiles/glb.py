@@ -218,9 +218,7 @@ def encode_glb(
     )
 
     small = n_vertices <= 65535
-    indices: npt.NDArray[Any] = triangles.astype(
-        np.uint16 if small else np.uint32
-    ).reshape(-1)
+    indices: npt.NDArray[Any] = triangles.astype(np.uint16 if small else np.uint32).reshape(-1)
     index_type = UNSIGNED_SHORT if small else UNSIGNED_INT
     if compression == "meshopt":
         encoded = meshopt.encode_gltf_buffer(indices.astype(np.uint32), "TRIANGLES")
