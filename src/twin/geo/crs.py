@@ -213,8 +213,11 @@ class GeodeticTransform:
 
         def work(i: int) -> None:
             a, b = bounds[i], bounds[i + 1]
-            lo, la, hh = self.transformer.transform(x[a:b], y[a:b], zz[a:b], errcheck=False)
-            lon[a:b], lat[a:b], h[a:b] = lo, la, hh
+            xs, ys, zs = x[a:b], y[a:b], zz[a:b]
+            if b - a == 1:  # pyproj takes a one-element array for a scalar point (deprecated in numpy)
+                xs, ys, zs = np.repeat(xs, 2), np.repeat(ys, 2), np.repeat(zs, 2)
+            lo, la, hh = self.transformer.transform(xs, ys, zs, errcheck=False)
+            lon[a:b], lat[a:b], h[a:b] = lo[: b - a], la[: b - a], hh[: b - a]
 
         if chunks == 1:
             work(0)

@@ -190,7 +190,7 @@ def _working_crs(crs: CRS, frame: gpd.GeoDataFrame) -> CRS:
         horizontal, horizontal.geodetic_crs or CRS.from_epsg(4326), always_xy=True
     )
     minx, miny, maxx, maxy = frame.total_bounds
-    lon, lat = to_lonlat.transform((minx + maxx) / 2, (miny + maxy) / 2)
+    lon, lat = to_lonlat.transform(float(minx + maxx) / 2, float(miny + maxy) / 2)
     if not (np.isfinite(lon) and np.isfinite(lat)):
         raise CRSError(f"coordinates cannot be placed on the Earth in {crs.name}")
     return local_metric_crs(horizontal, float(lon), float(lat))

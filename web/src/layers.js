@@ -1,0 +1,201 @@
+// Layer tree (groups, a checkbox and an opacity slider per layer), 3D Tiles loading and base maps.
+
+import * as Cesium from "/cesium/index.js";
+import { localized, onLanguageChange, t } from "./i18n.js";
+
+/** Escape text for the few Cesium APIs that take HTML (credits). */
+export function escapeHtml(text) {
+  return String(text).replace(/[&<>"']/g, (c) => `&#${c.charCodeAt(0)};`);
+}
+
+/** An ImageryProvider promise for one base map entry of the configuration. */
+export function basemapProvider(basemap) {
+  const credit = basemap.attribution ? new Cesium.Credit(escapeHtml(basemap.attribution)) : undefined;
+  const maximumLevel = basemap.maximum_level ?? undefined;
+  switch (basemap.type) {
+    case "tms":
+      return Cesium.TileMapServiceImageryProvider.fromUrl(basemap.url, { credit, maximumLevel });
+    case "xyz":
+      return Promise.resolve(new Cesium.UrlTemplateImageryProvider({ url: basemap.url, credit, maximumLevel }));
+    case "wms":
+      return Promise.resolve(
+        new Cesium.WebMapServiceImageryProvider({
+          url: basemap.url,
+          layers: basemap.layers,
+          parameters: { format: basemap.format, transparent: false },
+          credit,
+          maximumLevel,
+        }),
+      );
+    case "wmts":
+      return Promise.resolve(
+        new Cesium.WebMapTileServiceImageryProvider({
+          url: basemap.url,
+          layer: basemap.layer,
+          style: basemap.style,
+          tileMatrixSetID: basemap.tile_matrix_set,
+          format: basemap.format,
+          tilingScheme: new Cesium.WebMercatorTilingScheme(),
+          credit,
+          maximumLevel,
+        }),
+      );
+    default:
+      return Promise.reject(new Error(`unknown base map type ${basemap.type}`));
+  }
+}
+
+/** Fill the base map selector and switch the globe's imagery when it changes. */
+export function setupBasemaps(viewer, basemaps, select) {
+  const render = () => {
+    const chosen = select.value;
+    select.replaceChildren(
+      ...basemaps.map((basemap) => {
+        const option = document.createElement("option");
+        option.value = basemap.id;
+        option.textContent = localized(basemap.title);
+        return option;
+      }),
+    );
+    select.value = chosen || (basemaps.find((b) => b.default) ?? basemaps[0])?.id || "";
+  };
+  render();
+  onLanguageChange(render);
+  select.addEventListener("change", () => {
+    const basemap = basemaps.find((b) => b.id === select.value);
+    if (!basemap) {
+      return;
+    }
+    const layers = viewer.imageryLayers;
+    layers.removeAll();
+    layers.add(Cesium.ImageryLayer.fromProviderAsync(basemapProvider(basemap)));
+    viewer.scene.requestRender();
+  });
+}
+
+/** Every layer entry of the tree, depth first. */
+export function flattenLayers(nodes) {
+  return nodes.flatMap((node) => (node.type === "group" ? flattenLayers(node.children) : [node]));
+}
+
+function opacityStyle(layer, opacity) {
+  // A configured Cesium3DTileStyle wins; otherwise the opacity is a plain translucent white.
+  if (layer.style) {
+    return new Cesium.Cesium3DTileStyle(layer.style);
+  }
+  return opacity < 1 ? new Cesium.Cesium3DTileStyle({ color: `color('white', ${opacity})` }) : undefined;
+}
+
+/**
+ * Load every 3D Tiles layer of the tree into the scene.
+ * Returns {tilesets: {id: Cesium3DTileset}, failed: [id]}; a failing layer does not stop the others.
+ */
+export async function loadTilesets(viewer, layers, options) {
+  const tilesets = {};
+  const failed = [];
+  await Promise.all(
+    layers
+      .filter((layer) => (layer.kind === "3dtiles" || layer.kind === "external-3dtiles") && layer.url)
+      .map(async (layer) => {
+        try {
+          const tileset = await Cesium.Cesium3DTileset.fromUrl(layer.url, {
+            maximumScreenSpaceError: options.maximumScreenSpaceError,
+          });
+          tileset.show = layer.visible;
+          tileset.style = opacityStyle(layer, layer.opacity);
+          tileset.twinLayer = layer;
+          viewer.scene.primitives.add(tileset);
+          tilesets[layer.id] = tileset;
+        } catch (error) {
+          console.warn(`layer ${layer.id}: ${error}`);
+          failed.push(layer.id);
+        }
+      }),
+  );
+  return { tilesets, failed };
+}
+
+function layerItem(layer, tilesets, viewer) {
+  const item = document.createElement("li");
+  item.className = "layer";
+  item.dataset.layer = layer.id;
+  const tileset = tilesets[layer.id];
+
+  const label = document.createElement("label");
+  label.className = "layer-toggle";
+  const checkbox = document.createElement("input");
+  checkbox.type = "checkbox";
+  checkbox.checked = Boolean(layer.visible);
+  checkbox.disabled = !tileset;
+  checkbox.dataset.layer = layer.id;
+  const name = document.createElement("span");
+  name.className = "layer-name";
+  label.append(checkbox, name);
+  item.append(label);
+
+  const slider = document.createElement("input");
+  slider.type = "range";
+  slider.min = "0";
+  slider.max = "1";
+  slider.step = "0.1";
+  slider.value = String(layer.opacity ?? 1);
+  slider.className = "layer-opacity";
+  slider.disabled = !tileset;
+  item.append(slider);
+
+  const note = document.createElement("p");
+  note.className = "layer-note";
+  item.append(note);
+
+  const render = () => {
+    name.textContent = localized(layer.title);
+    slider.setAttribute("aria-label", t("layers.opacity", { layer: localized(layer.title) }));
+    note.textContent = tileset ? "" : t("layers.failed", { layer: localized(layer.title) });
+    note.hidden = Boolean(tileset);
+  };
+  render();
+  onLanguageChange(render);
+
+  if (tileset) {
+    checkbox.addEventListener("change", () => {
+      tileset.show = checkbox.checked;
+      viewer.scene.requestRender();
+    });
+    slider.addEventListener("input", () => {
+      tileset.style = opacityStyle(layer, Number(slider.value));
+      viewer.scene.requestRender();
+    });
+  }
+  return item;
+}
+
+function groupItem(group, tilesets, viewer) {
+  const item = document.createElement("li");
+  item.className = "layer-group";
+  const details = document.createElement("details");
+  details.open = group.expanded !== false;
+  const summary = document.createElement("summary");
+  const render = () => {
+    summary.textContent = localized(group.title);
+  };
+  render();
+  onLanguageChange(render);
+  details.append(summary, buildList(group.children, tilesets, viewer));
+  item.append(details);
+  return item;
+}
+
+function buildList(nodes, tilesets, viewer) {
+  const list = document.createElement("ul");
+  for (const node of nodes) {
+    list.append(
+      node.type === "group" ? groupItem(node, tilesets, viewer) : layerItem(node, tilesets, viewer),
+    );
+  }
+  return list;
+}
+
+/** Render the layer tree into `container`. */
+export function buildLayerTree(container, nodes, tilesets, viewer) {
+  container.replaceChildren(buildList(nodes, tilesets, viewer));
+}
