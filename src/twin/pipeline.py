@@ -115,7 +115,7 @@ def ingest(
     all_coords = shapely.get_coordinates(buildings.geometries, include_z=True)
     z = all_coords[:, 2] if plan.mode == "source" else None
     lon, lat, h = geodetic(all_coords[:, 0], all_coords[:, 1], z)
-    rings = rings_from_geometries(buildings.geometries)
+    rings = rings_from_geometries(buildings.geometries, all_coords)
     v_lon, v_lat, v_h = lon[rings.source_index], lat[rings.source_index], h[rings.source_index]
     vertex_building = rings.vertex_building
     if plan.mode == "source":

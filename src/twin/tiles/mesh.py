@@ -70,12 +70,15 @@ class Rings:
         return np.bincount(self.vertex_building, minlength=self.building_count)
 
 
-def rings_from_geometries(geoms: npt.NDArray[np.object_]) -> Rings:
-    """Flatten (Multi)Polygons into ring arrays (keeps z when present)."""
+def rings_from_geometries(geoms: npt.NDArray[np.object_], all_coords: FloatArray | None = None) -> Rings:
+    """Flatten (Multi)Polygons into ring arrays (keeps z when present).
+
+    `all_coords`, if given, must be `shapely.get_coordinates(geoms, include_z=True)` (saves extracting twice).
+    """
     parts, part_building = shapely.get_parts(geoms, return_index=True)
     rings, ring_polygon = shapely.get_rings(parts, return_index=True)
-    coords, coord_ring = shapely.get_coordinates(rings, include_z=True, return_index=True)
-    counts = np.bincount(coord_ring, minlength=len(rings))
+    counts = shapely.get_num_coordinates(rings)
+    coords = shapely.get_coordinates(rings, include_z=True) if all_coords is None else all_coords
     closing = np.cumsum(counts) - 1
     keep = np.ones(len(coords), dtype=bool)
     keep[closing] = False
