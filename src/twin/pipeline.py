@@ -26,7 +26,14 @@ from twin import __version__
 from twin.catalog import Catalog, LayerRecord
 from twin.errors import TwinError
 from twin.geo.crs import GeodeticTransform, HeightsMode, plan_heights, split_crs
-from twin.geo.frame import column_bounds, column_major, ecef_to_enu, enu_to_ecef_matrix, geodetic_to_ecef
+from twin.geo.frame import (
+    column_bounds,
+    column_major,
+    ecef_to_enu,
+    enu_to_ecef_matrix,
+    geodetic_to_ecef,
+    geodetic_to_enu,
+)
 from twin.ingest.footprints import FootprintOptions, read_footprints
 from twin.ingest.model import Footprints, IngestLog
 from twin.settings import Settings
@@ -125,8 +132,7 @@ def ingest(
     else:
         base = np.zeros(len(buildings))
     roof = base + buildings.height
-    bottom = ecef_to_enu(geodetic_to_ecef(v_lon, v_lat, v_h), lon0, lat0)
-    top = ecef_to_enu(geodetic_to_ecef(v_lon, v_lat, roof[vertex_building]), lon0, lat0)
+    bottom, top = geodetic_to_enu(v_lon, v_lat, [v_h, roof[vertex_building]], lon0, lat0)
     t = lap("transform", t)
 
     staging = publishing.new_staging_dir(settings.data_dir, layer_id)

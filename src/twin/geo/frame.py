@@ -34,6 +34,38 @@ def geodetic_to_ecef(lon: FloatArray, lat: FloatArray, h: FloatArray) -> FloatAr
     return out
 
 
+def geodetic_to_enu(
+    lon: FloatArray, lat: FloatArray, heights: list[FloatArray], lon0: float, lat0: float, h0: float = 0.0
+) -> list[FloatArray]:
+    """ENU metres (N, 3) at (lon0, lat0, h0) for the same lon/lat (degrees) at several ellipsoidal heights.
+
+    Exact (geodetic → ECEF → ENU); the trigonometry of lon/lat is shared between the heights, which is
+    what makes the bottom and top of every wall cheaper than two separate conversions.
+    """
+    lam = np.radians(lon)
+    phi = np.radians(lat)
+    sin_phi = np.sin(phi)
+    cos_phi = np.cos(phi)
+    cos_lam = np.cos(lam)
+    sin_lam = np.sin(lam)
+    n = WGS84_A / np.sqrt(1.0 - WGS84_E2 * sin_phi * sin_phi)
+    rotation = enu_rotation(lon0, lat0)
+    origin = geodetic_to_ecef(np.array([lon0]), np.array([lat0]), np.array([h0]))[0]
+    cc = cos_phi * cos_lam
+    cs = cos_phi * sin_lam
+    out = []
+    for h in heights:
+        x = (n + h) * cc - origin[0]
+        y = (n + h) * cs - origin[1]
+        z = (n * (1.0 - WGS84_E2) + h) * sin_phi - origin[2]
+        enu = np.empty((len(x), 3))
+        for row in range(3):
+            r = rotation[row]
+            enu[:, row] = r[0] * x + r[1] * y + r[2] * z
+        out.append(enu)
+    return out
+
+
 def enu_rotation(lon0: float, lat0: float) -> FloatArray:
     """3x3 matrix whose rows are the east, north and up unit vectors (in ECEF) at lon0/lat0 degrees."""
     lam = np.radians(lon0)
