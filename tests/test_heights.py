@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import json
 import os
 import subprocess
 import sys
@@ -80,25 +81,41 @@ def test_nhn_heights_use_the_quasigeoid(tmp_path: Path) -> None:
     assert 36.0 < h.min() - GROUND < 50.0
 
 
-def test_missing_geoid_grid_is_refused_loudly(tmp_path: Path) -> None:
+def _ingest_without_grid(tmp_path: Path, *extra: str) -> subprocess.CompletedProcess[str]:
+    """`twin ingest` in a fresh process whose PROJ finds no grids (empty user dir, no network)."""
     source = _z_footprints(tmp_path / "z.gpkg")
     empty = tmp_path / "proj-user"
-    empty.mkdir()
+    empty.mkdir(exist_ok=True)
     env = {k: v for k, v in os.environ.items() if not k.startswith("TWIN_")}
     env.update(
         TWIN_DATA_DIR=str(tmp_path / "data"), PROJ_USER_WRITABLE_DIRECTORY=str(empty), PROJ_NETWORK="OFF"
     )
-    result = subprocess.run(
-        [sys.executable, "-m", "twin.cli", "ingest", str(source), "--layer", "z"],
-        env=env,
-        capture_output=True,
-        text=True,
-        check=False,
-    )
+    return subprocess.run(
+        [sys.executable, "-m", "twin.cli", "ingest", str(source), "--layer", "z", *extra],
+        env=env, capture_output=True, text=True, check=False,
+    )  # fmt: skip
+
+
+def test_missing_geoid_grid_is_refused_when_source_heights_are_required(tmp_path: Path) -> None:
+    result = _ingest_without_grid(tmp_path, "--heights", "source")
     assert result.returncode == 3, result.stderr
     message = " ".join(result.stderr.split())
-    assert "de_bkg_gcg2016.tif" in message and "--heights ground" in message and str(source) in message
+    assert "de_bkg_gcg2016.tif" in message and "--heights ground" in message and "z.gpkg" in message
     assert not (tmp_path / "data" / "layers" / "z").exists()
+
+
+def test_missing_geoid_grid_in_auto_mode_puts_buildings_on_the_ground_loudly(tmp_path: Path) -> None:
+    result = _ingest_without_grid(tmp_path)
+    assert result.returncode == 0, result.stderr
+    message = " ".join(result.stderr.split())
+    assert "de_bkg_gcg2016.tif" in message and "NOT used" in message
+    layer = tmp_path / "data" / "layers" / "z"
+    report = json.loads((layer / "report.json").read_text())
+    assert report["heights"].startswith("ground")
+    assert any("NOT used" in w for w in report["warnings"])
+    (content,) = [p for _, p in tilecheck.iter_contents(layer / "tileset.json")]
+    _, _, h = tilecheck.ecef_to_geodetic(tilecheck.tile_positions_ecef(layer / "tileset.json", content))
+    assert h.min() == pytest.approx(0.0, abs=0.01)
 
 
 def test_ground_mode_puts_bases_on_the_ellipsoid(tmp_path: Path) -> None:

@@ -63,6 +63,9 @@ def ingest(
     storey_height: Annotated[float, typer.Option(help="metres per storey for the storeys rule")] = 3.0,
     default_height: Annotated[float, typer.Option(help="height in metres when no rule applies")] = 10.0,
     id_attr: Annotated[str | None, typer.Option(help="attribute with the source id of each building")] = None,
+    source_layer: Annotated[
+        str | None, typer.Option(help="layer to read from a multi-layer file (GeoPackage, zip)")
+    ] = None,
     group: Annotated[str, typer.Option(help="place in the viewer's layer tree, e.g. 'Gebäude'")] = "",
     attribution: Annotated[str, typer.Option(help="attribution shown with the layer")] = "",
     licence: Annotated[str, typer.Option(help="licence of the data, e.g. dl-de/by-2-0")] = "",
@@ -87,7 +90,7 @@ def ingest(
         title=title,
         footprints=FootprintOptions(
             crs=crs, height_attr=height_attr, storeys_attr=storeys_attr, storey_height=storey_height,
-            default_height=default_height, id_attr=id_attr,
+            default_height=default_height, id_attr=id_attr, source_layer=source_layer,
         ),
         heights=heights,  # type: ignore[arg-type]
         vertical_crs=vertical_crs,
@@ -135,13 +138,16 @@ def ingest(
 def serve(
     host: Annotated[str, typer.Option(help="address to listen on")] = "127.0.0.1",
     port: Annotated[int, typer.Option(help="port to listen on")] = 8000,
+    workers: Annotated[
+        int | None, typer.Option(min=1, help="worker processes (default: the number of CPUs)")
+    ] = None,
 ) -> None:
     """Serve the API, the tiles and the viewer in one process."""
     try:
         settings = _settings()
         from twin.api.app import run_server
 
-        run_server(settings, host=host, port=port)
+        run_server(settings, host=host, port=port, workers=workers)
     except TwinError as exc:
         _fail(exc)
 

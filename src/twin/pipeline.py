@@ -24,8 +24,8 @@ import shapely
 
 from twin import __version__
 from twin.catalog import Catalog, LayerRecord
-from twin.errors import TwinError
-from twin.geo.crs import GeodeticTransform, HeightsMode, plan_heights, split_crs
+from twin.errors import GeoidGridMissingError, TwinError
+from twin.geo.crs import GeodeticTransform, HeightsMode, VerticalPlan, plan_heights, split_crs
 from twin.geo.frame import (
     column_bounds,
     column_major,
@@ -96,7 +96,19 @@ def ingest(
     plan = plan_heights(
         footprints.crs, footprints.has_z, options.heights, options.vertical_crs, log, paths[0]
     )
-    geodetic = GeodeticTransform(horizontal, plan, settings.grid_dirs, paths[0])
+    try:
+        geodetic = GeodeticTransform(horizontal, plan, settings.grid_dirs, paths[0])
+    except GeoidGridMissingError as exc:
+        if options.heights != "auto":
+            raise
+        # "auto" takes the best it can do, and says so loudly: on the ground, without the z values.
+        log.warn(
+            f"{exc.message.removesuffix(' Or ingest with --heights ground.')} The z values were NOT used: every "
+            "building stands on the ground (base at ellipsoidal height 0). Install the grid and ingest again to "
+            "use them; --heights source makes this an error."
+        )
+        plan = VerticalPlan("ground", None, "ground: z values ignored because the geoid grid is missing")
+        geodetic = GeodeticTransform(horizontal, plan, settings.grid_dirs, paths[0])
 
     # Layer origin and a tile order from building centres (cheap: one point per building).
     bounds = shapely.bounds(footprints.geometries)

@@ -27,14 +27,15 @@ from twin.ingest.repair import repair_footprints_parallel
 # Matched case-insensitively against column names, in this order of preference: overall heights first.
 HEIGHT_NAMES = [
     "height", "measuredheight", "measured_height", "building_height", "bldg_height", "gebaeudehoehe",
-    "gebäudehöhe", "hoehe", "höhe", "hauteur", "height_roof", "roof_height", "hoehe_first", "firsthoehe",
-    "max_height", "hmax", "h_max", "z_max", "height_wall",
+    "gebäudehöhe", "geb_hoehe", "hoehe", "höhe", "hoehe_max", "hoehe_ueber_grund", "hauteur", "height_roof",
+    "roof_height", "hoehe_first", "firsthoehe", "max_height", "hmax", "h_max", "z_max", "height_wall",
 ]  # fmt: skip
 STOREY_NAMES = [
     "storeys", "stories", "storeysaboveground", "storeys_above_ground", "building:levels", "building_levels",
     "levels", "nb_lev", "geschosse", "anzahl_geschosse", "anzahlderoberirdischengeschosse",
-    "anzahl_der_oberirdischen_geschosse", "geschosszahl", "vollgeschosse", "etagen", "floors", "num_floors",
-    "nombre_etages", "nb_niveaux",
+    "anzahl_der_oberirdischen_geschosse", "anz_geschosse", "anz_gesch", "anzahlgeschosse", "geschosszahl",
+    "geschossanzahl", "vollgeschosse", "anzahl_og", "etagen", "floors", "num_floors", "nombre_etages",
+    "nb_niveaux",
 ]  # fmt: skip
 ID_NAMES = [
     "gml_id", "id", "objectid", "object_id", "objekt_id", "oid", "uuid", "gmlid", "osm_id", "id_source",
@@ -54,6 +55,7 @@ class FootprintOptions:
     storey_height: float = 3.0
     default_height: float = 10.0
     id_attr: str | None = None
+    source_layer: str | None = None
 
 
 def _geojson_declares_crs(path: Path) -> bool:
@@ -62,14 +64,42 @@ def _geojson_declares_crs(path: Path) -> bool:
     return re.search(r'"crs"\s*:', head) is not None
 
 
-def _read_frame(path: Path, fmt: SourceFormat) -> tuple[gpd.GeoDataFrame, npt.NDArray[np.object_] | None]:
+POLYGONAL = {"Polygon", "MultiPolygon", "Polygon Z", "MultiPolygon Z", "3D Polygon", "3D MultiPolygon"}
+
+
+def _choose_layer(path: Path, target: str, wanted: str | None) -> str | None:
+    """The layer to read from a multi-layer container: `wanted`, else the only polygon layer."""
+    layers = pyogrio.list_layers(target)
+    names = [str(name) for name, _ in layers]
+    if wanted is not None:
+        if wanted not in names:
+            raise InputError(f"{path}: has no layer '{wanted}'; its layers are: {', '.join(names)}")
+        return wanted
+    if len(layers) <= 1:
+        return None
+    polygonal = [str(name) for name, kind in layers if kind is not None and str(kind) in POLYGONAL]
+    if len(polygonal) == 1:
+        return polygonal[0]
+    listing = ", ".join(f"{name} ({kind})" for name, kind in layers)
+    raise InputError(f"{path}: has {len(layers)} layers ({listing}); choose one with --source-layer")
+
+
+def _read_frame(
+    path: Path, fmt: SourceFormat, source_layer: str | None = None
+) -> tuple[gpd.GeoDataFrame, npt.NDArray[np.object_] | None]:
     """A GeoDataFrame and the per-feature source ids the container keeps (OGR FIDs), if any."""
     try:
         if fmt == SourceFormat.GEOPARQUET:
             frame = gpd.read_parquet(path)
             return frame, None
         target = f"/vsizip/{path}" if fmt == SourceFormat.SHAPEFILE_ZIP else str(path)
-        frame = pyogrio.read_dataframe(target, fid_as_index=True, use_arrow=True)
+        layer = _choose_layer(path, target, source_layer)
+        try:
+            frame = pyogrio.read_dataframe(target, layer=layer, fid_as_index=True, use_arrow=True)
+        except UnicodeDecodeError:
+            # dBase files without a .cpg are often Windows-1252, and their 10-byte field names can cut a
+            # UTF-8 umlaut in half; read them as Latin-1 rather than not at all.
+            frame = pyogrio.read_dataframe(target, layer=layer, fid_as_index=True, encoding="latin1")
     except (InputError, CRSError):
         raise
     except Exception as exc:
@@ -172,7 +202,7 @@ def read_footprint_file(
     fmt = detect_format(path)
     if fmt not in FOOTPRINT_FORMATS:
         raise InputError(f"{path}: {fmt.value} is not supported as building footprints yet")
-    frame, fids = _read_frame(path, fmt)
+    frame, fids = _read_frame(path, fmt, options.source_layer)
     if len(frame) == 0:
         raise InputError(f"{path}: contains no features")
     crs = _resolve_crs(path, fmt, frame, options.crs)

@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import json
 import re
+import unicodedata
 from dataclasses import dataclass
 from typing import Any
 
@@ -48,9 +49,18 @@ class PropertyColumn:
         return {"values": self.data[first:last], "stringOffsets": offsets.tobytes()}
 
 
+_TRANSLITERATION = str.maketrans({"ä": "ae", "ö": "oe", "ü": "ue", "Ä": "Ae", "Ö": "Oe", "Ü": "Ue", "ß": "ss"})
+
+
 def property_id(name: str, taken: set[str]) -> str:
-    """A schema identifier (^[a-zA-Z_][a-zA-Z0-9_]*$) for a column name, unique within `taken`."""
-    ident = re.sub(r"[^0-9a-zA-Z_]", "_", name.strip()) or "attribute"
+    """A schema identifier (^[a-zA-Z_][a-zA-Z0-9_]*$) for a column name, unique within `taken`.
+
+    German umlauts are transliterated (Gebäudehöhe → Gebaeudehoehe), other accents dropped; the original
+    name stays in the property's `name`.
+    """
+    ascii_name = unicodedata.normalize("NFKD", name.strip().translate(_TRANSLITERATION))
+    ascii_name = ascii_name.encode("ascii", "ignore").decode("ascii")
+    ident = re.sub(r"[^0-9a-zA-Z_]", "_", ascii_name) or "attribute"
     if not re.match(r"[a-zA-Z_]", ident[0]):
         ident = "_" + ident
     candidate, k = ident, 2
