@@ -13,13 +13,13 @@ from fastapi import APIRouter, FastAPI
 from fastapi.middleware.cors import CORSMiddleware
 
 import twin
-from twin.api import config, health, layers, search, tiles
+from twin.api import config, health, layers, tiles
 from twin.api.deps import AppState
 from twin.api.problems import register_error_handlers
 from twin.api.viewer import mount_viewer, web_dir
 from twin.settings import Settings
 
-ROUTERS: tuple[APIRouter, ...] = (health.router, layers.router, config.router, tiles.router, search.router)
+ROUTERS: tuple[APIRouter, ...] = (health.router, layers.router, config.router, tiles.router)
 
 
 def create_app(settings: Settings) -> FastAPI:
