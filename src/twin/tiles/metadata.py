@@ -49,7 +49,9 @@ class PropertyColumn:
         return {"values": self.data[first:last], "stringOffsets": offsets.tobytes()}
 
 
-_TRANSLITERATION = str.maketrans({"ä": "ae", "ö": "oe", "ü": "ue", "Ä": "Ae", "Ö": "Oe", "Ü": "Ue", "ß": "ss"})
+_TRANSLITERATION = str.maketrans(
+    {"ä": "ae", "ö": "oe", "ü": "ue", "Ä": "Ae", "Ö": "Oe", "Ü": "Ue", "ß": "ss"}
+)
 
 
 def property_id(name: str, taken: set[str]) -> str:
