@@ -138,16 +138,13 @@ def ingest(
 def serve(
     host: Annotated[str, typer.Option(help="address to listen on")] = "127.0.0.1",
     port: Annotated[int, typer.Option(help="port to listen on")] = 8000,
-    workers: Annotated[
-        int | None, typer.Option(min=1, help="worker processes (default: the number of CPUs)")
-    ] = None,
 ) -> None:
     """Serve the API, the tiles and the viewer in one process."""
     try:
         settings = _settings()
         from twin.api.app import run_server
 
-        run_server(settings, host=host, port=port, workers=workers)
+        run_server(settings, host=host, port=port)
     except TwinError as exc:
         _fail(exc)
 
