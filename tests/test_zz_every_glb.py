@@ -1,0 +1,38 @@
+"""Every GLB the ingest wrote during this test session passes the Khronos glTF validator with zero errors.
+
+Runs last (file name): it collects the tiles of every layer published under this session's temporary
+folders. Tiles compressed with EXT_meshopt_compression are validated as written (container, JSON, extension
+structure) and decoded (so the validator also checks the accessor data it cannot see through the extension).
+"""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import pytest
+import tilecheck
+
+
+def test_every_glb_written_by_the_tests_is_valid(
+    tmp_path_factory: pytest.TempPathFactory, tmp_path: Path
+) -> None:
+    base = tmp_path_factory.getbasetemp()
+    written = sorted(
+        p
+        for p in base.rglob("*.glb")
+        if p.parent.name == "content"
+        and "versions" in p.parts
+        and not p.parent.parent.name.endswith(".partial")
+    )
+    if not written:
+        pytest.skip("no layer was ingested in this session (run with the ingest tests)")
+    tilecheck.assert_gltf_valid(written)
+    decoded = []
+    for k, path in enumerate(written):
+        glb = tilecheck.read_glb(path)
+        tilecheck.check_structural_metadata(glb)
+        if "EXT_meshopt_compression" in glb.gltf.get("extensionsUsed", []):
+            plain = tmp_path / f"{k}-{path.name}"
+            plain.write_bytes(tilecheck.decompress_meshopt(glb))
+            decoded.append(plain)
+    tilecheck.assert_gltf_valid(decoded)
