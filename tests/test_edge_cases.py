@@ -1,0 +1,75 @@
+"""Edge cases of real data: one building, a huge outline, coincident buildings, all features unusable."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import geopandas as gpd
+import numpy as np
+import pytest
+import shapely
+import tilecheck
+
+from twin.errors import InputError
+from twin.pipeline import IngestOptions, ingest
+from twin.settings import Settings
+
+X0, Y0 = 706_000.0, 5_707_000.0
+
+
+def _ingest(tmp_path: Path, geoms: list[shapely.Geometry], layer: str = "e", **kwargs: object) -> dict:
+    source = tmp_path / f"{layer}.gpkg"
+    gpd.GeoDataFrame(
+        {"name": [f"b{i}" for i in range(len(geoms))]}, geometry=geoms, crs="EPSG:25832"
+    ).to_file(source)
+    return ingest([source], IngestOptions(layer, **kwargs), Settings(data_dir=tmp_path / "data"))  # type: ignore[arg-type]
+
+
+def _check(tmp_path: Path, layer: str) -> list[Path]:
+    root = tmp_path / "data" / "layers" / layer
+    tilecheck.check_tileset(root / "tileset.json")
+    contents = [p for _, p in tilecheck.iter_contents(root / "tileset.json")]
+    for path in contents:
+        tilecheck.check_structural_metadata(tilecheck.read_glb(path))
+    return contents
+
+
+def test_a_single_building(tmp_path: Path) -> None:
+    report = _ingest(tmp_path, [shapely.box(X0, Y0, X0 + 10, Y0 + 10)])
+    assert report["features_written"] == 1 and report["tiles"] == 1
+    _check(tmp_path, "e")
+
+
+def test_an_outline_with_more_vertices_than_16_bit_indices_hold(tmp_path: Path) -> None:
+    angles = np.linspace(0, 2 * np.pi, 20_000, endpoint=False)
+    ring = np.column_stack([X0 + 300 * np.cos(angles), Y0 + 300 * np.sin(angles)])
+    report = _ingest(tmp_path, [shapely.Polygon(ring), shapely.box(X0 + 400, Y0, X0 + 410, Y0 + 10)])
+    assert report["features_written"] == 2
+    contents = _check(tmp_path, "e")
+    big = max(contents, key=lambda p: p.stat().st_size)
+    glb = tilecheck.read_glb(big)
+    index_accessor = glb.gltf["accessors"][glb.gltf["meshes"][0]["primitives"][0]["indices"]]
+    assert index_accessor["componentType"] == 5125  # UNSIGNED_INT: 100,000 vertices
+    tilecheck.assert_gltf_valid([big])
+
+
+def test_many_buildings_on_one_spot_still_split_into_tiles(tmp_path: Path) -> None:
+    geoms = [shapely.box(X0, Y0, X0 + 10, Y0 + 10)] * 3000
+    report = _ingest(tmp_path, geoms, max_buildings_per_tile=1000)
+    assert report["features_written"] == 3000 and report["tiles"] >= 3
+    _check(tmp_path, "e")
+
+
+def test_nothing_usable_is_refused(tmp_path: Path) -> None:
+    with pytest.raises(InputError, match="no usable building footprints"):
+        _ingest(tmp_path, [shapely.Polygon([(X0, Y0), (X0 + 1, Y0), (X0 + 2, Y0)])])
+    assert not (tmp_path / "data" / "layers" / "e").exists()
+
+
+def test_spread_out_layer_uses_several_levels(tmp_path: Path) -> None:
+    rng = np.random.default_rng(7)
+    xy = rng.uniform(0, 5_000, size=(4000, 2))
+    geoms = [shapely.box(X0 + x, Y0 + y, X0 + x + 12, Y0 + y + 9) for x, y in xy]
+    report = _ingest(tmp_path, geoms)
+    assert report["tiles"] > 4
+    _check(tmp_path, "e")
