@@ -73,3 +73,30 @@ def test_spread_out_layer_uses_several_levels(tmp_path: Path) -> None:
     report = _ingest(tmp_path, geoms)
     assert report["tiles"] > 4
     _check(tmp_path, "e")
+
+
+def test_reingest_keeps_curated_metadata(tmp_path: Path) -> None:
+    from twin.catalog import Catalog
+
+    _ingest(tmp_path, [shapely.box(X0, Y0, X0 + 10, Y0 + 10)], title="Gebäude")
+    catalog = Catalog(Settings(data_dir=tmp_path / "data").catalog_url)
+    record = catalog.get("e")
+    curated = record.model_copy(
+        update={
+            "description": "LoD1 aus ALKIS",
+            "style": {"color": "color('#ff0000')"},
+            "visible": False,
+            "extra": {**record.extra, "contact": "geodaten@example.org"},
+        }
+    )
+    catalog.upsert(curated)
+    report = _ingest(
+        tmp_path, [shapely.box(X0, Y0, X0 + 10, Y0 + 10), shapely.box(X0 + 20, Y0, X0 + 30, Y0 + 10)]
+    )
+    assert report["features_written"] == 2
+    again = catalog.get("e")
+    assert again.feature_count == 2 and again.title == "Gebäude"
+    assert again.description == "LoD1 aus ALKIS" and again.visible is False
+    assert again.style == {"color": "color('#ff0000')"}
+    assert again.extra["contact"] == "geodaten@example.org"
+    assert again.extra["tileset"] == "/tiles/e/tileset.json"

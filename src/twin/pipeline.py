@@ -211,6 +211,14 @@ def _register(
         existing = catalog.get(layer_id)
     except TwinError:
         existing = None
+    # A re-ingest replaces what the data determines and keeps what people curated (planning metadata,
+    # links, style, visibility, extra keys of their own).
+    extra = dict(existing.extra) if existing else {}
+    extra.update(
+        tileset=f"/tiles/{layer_id}/tileset.json",
+        report=f"/tiles/{layer_id}/report.json",
+        properties=report.get("properties", []),
+    )
     record = LayerRecord(
         id=layer_id,
         title=options.title or (existing.title if existing else layer_id),
@@ -225,11 +233,9 @@ def _register(
         visible=existing.visible if existing else True,
         opacity=existing.opacity if existing else 1.0,
         style=existing.style if existing else None,
-        extra={
-            "tileset": f"/tiles/{layer_id}/tileset.json",
-            "report": f"/tiles/{layer_id}/report.json",
-            "properties": report.get("properties", []),
-        },
+        planning=existing.planning if existing else None,
+        url=existing.url if existing else None,
+        extra=extra,
     )
     with catalog.session() as session:
         catalog.upsert(record, session)
