@@ -100,3 +100,17 @@ def test_reingest_keeps_curated_metadata(tmp_path: Path) -> None:
     assert again.style == {"color": "color('#ff0000')"}
     assert again.extra["contact"] == "geodaten@example.org"
     assert again.extra["tileset"] == "/tiles/e/tileset.json"
+
+
+def test_a_tile_whose_strings_are_all_empty(tmp_path: Path) -> None:
+    source = tmp_path / "s.gpkg"
+    gpd.GeoDataFrame(
+        {"name": [None, None], "note": ["", ""]},
+        geometry=[shapely.box(X0, Y0, X0 + 10, Y0 + 10), shapely.box(X0 + 20, Y0, X0 + 30, Y0 + 10)],
+        crs="EPSG:25832",
+    ).to_file(source)
+    ingest([source], IngestOptions("s"), Settings(data_dir=tmp_path / "data"))
+    contents = _check(tmp_path, "s")
+    tilecheck.assert_gltf_valid(contents)
+    table = tilecheck.read_property_table(tilecheck.read_glb(contents[0]))
+    assert table["name"] == [None, None] and table["note"] == ["", ""]

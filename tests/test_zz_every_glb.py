@@ -7,10 +7,14 @@ structure) and decoded (so the validator also checks the accessor data it cannot
 
 from __future__ import annotations
 
+import re
 from pathlib import Path
 
 import pytest
 import tilecheck
+
+
+VERSION = re.compile(r"^\d{8}T\d{6}-[0-9a-f]{8}$")
 
 
 def test_every_glb_written_by_the_tests_is_valid(

@@ -84,6 +84,9 @@ class _Binary:
         if pad:
             self.parts.append(b"\0" * pad)
             self.length += pad
+        if not data:
+            # glTF requires byteLength >= 1: a tile whose strings are all empty gets one unused byte.
+            data = b"\0"
         view: dict[str, Any] = {"buffer": 0, "byteOffset": self.length, "byteLength": len(data)}
         if target is not None:
             view["target"] = target
