@@ -13,7 +13,6 @@ from pathlib import Path
 import pytest
 import tilecheck
 
-
 VERSION = re.compile(r"^\d{8}T\d{6}-[0-9a-f]{8}$")
 
 
