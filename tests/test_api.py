@@ -225,6 +225,79 @@ def test_invalid_layer_body_is_422(client: TestClient) -> None:
     assert bad_opacity.status_code == 422
 
 
+def test_planning_layer_metadata_round_trip(client: TestClient) -> None:
+    body = {
+        "id": "bplan-32",
+        "title": "B-Plan Nr. 32",
+        "kind": "wms",
+        "url": "https://geodienste.example.de/wms",
+        "group": "planung",
+        "planning": {
+            "status": "InkraftGetreten",
+            "dates": {"aufstellungsbeschluss": "2019-03-27", "satzungsbeschluss": "2021-02-24"},
+            "office": "Fachbereich Städtebau",
+            "documents": [
+                {"title": "Begründung", "url": "https://example.de/b.pdf", "media_type": "application/pdf"}
+            ],
+        },
+        "style": {"color": "color('orange')"},
+    }
+    created = client.post("/api/layers", json=body, headers=auth())
+    assert created.status_code == 201, created.text
+    planning = client.get("/api/layers/bplan-32").json()["planning"]
+    assert planning["status"] == "InkraftGetreten"
+    assert planning["dates"]["satzungsbeschluss"] == "2021-02-24"
+    assert planning["documents"][0]["url"] == "https://example.de/b.pdf"
+
+
+@pytest.mark.parametrize(
+    "body",
+    [
+        {"id": "x", "title": "t", "kind": "wms"},
+        {"id": "x", "title": "t", "kind": "xyz", "url": "ftp://tiles.example.de/{z}/{x}/{y}.png"},
+        {"id": "x", "title": "t", "bbox": [12, 52, 11, 51]},
+        {"id": "x", "title": "t", "planning": {"status": "Genehmigt"}},
+        {"id": "x", "title": "t", "planning": {"documents": [{"title": "d", "url": "javascript:alert(1)"}]}},
+        {
+            "id": "x",
+            "title": "t",
+            "planning": {"dates": {"aufstellungsbeschluss": "2021-01-01", "inkrafttreten": "2020-01-01"}},
+        },
+        {"id": "x", "title": "nul \u0000"},
+    ],
+)
+def test_invalid_layer_metadata_is_422(client: TestClient, body: dict[str, Any]) -> None:
+    response = client.post("/api/layers", json=body, headers=auth())
+    assert response.status_code == 422, response.text
+    assert response.headers["content-type"] == "application/problem+json"
+    assert client.get("/api/layers/x").status_code == 404
+
+
+def test_patch_that_breaks_the_layer_is_422_and_changes_nothing(client: TestClient) -> None:
+    body = {"id": "luftbild", "title": "Luftbild", "kind": "wmts", "url": "https://example.de/wmts"}
+    assert client.post("/api/layers", json=body, headers=auth()).status_code == 201
+    broken = client.patch("/api/layers/luftbild", json={"url": None}, headers=auth())
+    assert broken.status_code == 422
+    assert "needs a url" in broken.json()["detail"]
+    current = client.get("/api/layers/luftbild")
+    assert current.json()["url"] == "https://example.de/wmts"
+    assert current.headers["etag"] == '"luftbild-1"'
+
+
+def test_if_match_naming_no_version_of_the_layer_is_412(client: TestClient) -> None:
+    body = {"id": "plan", "title": "B-Plan", "kind": "wms", "url": "https://example.org/wms"}
+    client.post("/api/layers", json=body, headers=auth())
+    for tag in ('"other-1"', "garbage", '"plan-x"'):
+        response = client.patch("/api/layers/plan", json={"title": "y"}, headers=auth() | {"If-Match": tag})
+        assert response.status_code == 412, tag
+    assert (
+        client.patch("/api/layers/plan", json={"title": "y"}, headers=auth() | {"If-Match": "*"}).status_code
+        == 200
+    )
+    assert client.delete("/api/layers/plan", headers=auth() | {"If-Match": '"plan-1"'}).status_code == 412
+    assert client.delete("/api/layers/plan", headers=auth() | {"If-Match": '"plan-2"'}).status_code == 204
+
+
 # --- config ----------------------------------------------------------------------------------------------
 
 
@@ -314,7 +387,7 @@ def test_tiles_media_types_and_cache_headers(sample_client: TestClient) -> None:
     assert tileset.headers["content-type"] == "application/json"
     assert tileset.headers["cache-control"] == "no-cache"
     assert tileset.json()["asset"]["version"] == "1.1"
-    glb = sample_client.get("/tiles/sample/house-3-0.glb")
+    glb = sample_client.get("/tiles/sample/house-3-0.glb", headers={"Accept-Encoding": "identity"})
     assert glb.status_code == 200
     assert glb.headers["content-type"] == "model/gltf-binary"
     assert glb.headers["cache-control"].startswith("public, max-age=")

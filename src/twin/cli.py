@@ -138,13 +138,16 @@ def ingest(
 def serve(
     host: Annotated[str, typer.Option(help="address to listen on")] = "127.0.0.1",
     port: Annotated[int, typer.Option(help="port to listen on")] = 8000,
+    workers: Annotated[
+        int | None, typer.Option(min=1, help="worker processes (default: the number of CPUs)")
+    ] = None,
 ) -> None:
-    """Serve the API, the tiles and the viewer in one process."""
+    """Serve the API, the tiles and the viewer (several worker processes; tiles on a fast path)."""
     try:
         settings = _settings()
         from twin.api.app import run_server
 
-        run_server(settings, host=host, port=port)
+        run_server(settings, host=host, port=port, workers=workers)
     except TwinError as exc:
         _fail(exc)
 

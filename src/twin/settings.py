@@ -36,6 +36,7 @@ class Settings(BaseSettings):
         description="extra folders PROJ searches for grids such as de_bkg_gcg2016.tif (comma separated)",
     )
     web_dir: Path | None = Field(default=None, description="folder of the static viewer; default: web/")
+    tile_cache_mb: float = Field(default=256, ge=0, description="tile cache per worker process, MiB")
 
     @field_validator("cors_origins", mode="before")
     @classmethod

@@ -78,14 +78,6 @@ export function flattenLayers(nodes) {
   return nodes.flatMap((node) => (node.type === "group" ? flattenLayers(node.children) : [node]));
 }
 
-function opacityStyle(layer, opacity) {
-  // A configured Cesium3DTileStyle wins; otherwise the opacity is a plain translucent white.
-  if (layer.style) {
-    return new Cesium.Cesium3DTileStyle(layer.style);
-  }
-  return opacity < 1 ? new Cesium.Cesium3DTileStyle({ color: `color('white', ${opacity})` }) : undefined;
-}
-
 /**
  * Load every 3D Tiles layer of the tree into the scene.
  * Returns {tilesets: {id: Cesium3DTileset}, failed: [id]}; a failing layer does not stop the others.
@@ -102,7 +94,6 @@ export async function loadTilesets(viewer, layers, options) {
             maximumScreenSpaceError: options.maximumScreenSpaceError,
           });
           tileset.show = layer.visible;
-          tileset.style = opacityStyle(layer, layer.opacity);
           tileset.twinLayer = layer;
           viewer.scene.primitives.add(tileset);
           tilesets[layer.id] = tileset;
@@ -115,23 +106,58 @@ export async function loadTilesets(viewer, layers, options) {
   return { tilesets, failed };
 }
 
-function layerItem(layer, tilesets, viewer) {
+function legendList(entries, label) {
+  const list = document.createElement("ul");
+  list.className = "legend";
+  const render = () => {
+    list.setAttribute("aria-label", label());
+    list.replaceChildren(
+      ...entries.map((entry) => {
+        const item = document.createElement("li");
+        const swatch = document.createElement("span");
+        swatch.className = "swatch";
+        swatch.style.background = entry.color;
+        swatch.setAttribute("aria-hidden", "true");
+        const text = document.createElement("span");
+        text.textContent = entry.label();
+        item.append(swatch, text);
+        return item;
+      }),
+    );
+  };
+  render();
+  onLanguageChange(render);
+  return list;
+}
+
+/**
+ * One layer's row. `handles[id]` is what the scene holds for the layer: {show, setOpacity(o), zoom(), legend?}
+ * (a tileset or a planning data source); a layer without a handle failed to load.
+ */
+function layerItem(layer, handles) {
   const item = document.createElement("li");
   item.className = "layer";
   item.dataset.layer = layer.id;
-  const tileset = tilesets[layer.id];
+  const handle = handles[layer.id];
 
+  const row = document.createElement("div");
+  row.className = "layer-row";
   const label = document.createElement("label");
   label.className = "layer-toggle";
   const checkbox = document.createElement("input");
   checkbox.type = "checkbox";
   checkbox.checked = Boolean(layer.visible);
-  checkbox.disabled = !tileset;
+  checkbox.disabled = !handle;
   checkbox.dataset.layer = layer.id;
   const name = document.createElement("span");
   name.className = "layer-name";
   label.append(checkbox, name);
-  item.append(label);
+  const zoom = document.createElement("button");
+  zoom.type = "button";
+  zoom.className = "icon-button layer-zoom";
+  zoom.disabled = !handle;
+  row.append(label, zoom);
+  item.append(row);
 
   const slider = document.createElement("input");
   slider.type = "range";
@@ -140,36 +166,49 @@ function layerItem(layer, tilesets, viewer) {
   slider.step = "0.1";
   slider.value = String(layer.opacity ?? 1);
   slider.className = "layer-opacity";
-  slider.disabled = !tileset;
+  slider.disabled = !handle;
   item.append(slider);
+
+  if (handle?.legend?.length) {
+    item.append(legendList(handle.legend, () => t("planning.legend", { layer: localized(layer.title) })));
+  }
 
   const note = document.createElement("p");
   note.className = "layer-note";
   item.append(note);
 
   const render = () => {
-    name.textContent = localized(layer.title);
-    slider.setAttribute("aria-label", t("layers.opacity", { layer: localized(layer.title) }));
-    note.textContent = tileset ? "" : t("layers.failed", { layer: localized(layer.title) });
-    note.hidden = Boolean(tileset);
+    const title = localized(layer.title);
+    name.textContent = title;
+    slider.setAttribute("aria-label", t("layers.opacity", { layer: title }));
+    zoom.setAttribute("aria-label", t("layers.zoom", { layer: title }));
+    zoom.title = t("layers.zoom", { layer: title });
+    note.textContent = handle ? "" : t("layers.failed", { layer: title });
+    note.hidden = Boolean(handle);
   };
   render();
   onLanguageChange(render);
 
-  if (tileset) {
+  if (handle) {
     checkbox.addEventListener("change", () => {
-      tileset.show = checkbox.checked;
-      viewer.scene.requestRender();
+      handle.show = checkbox.checked;
     });
-    slider.addEventListener("input", () => {
-      tileset.style = opacityStyle(layer, Number(slider.value));
-      viewer.scene.requestRender();
-    });
+    slider.addEventListener("input", () => handle.setOpacity(Number(slider.value)));
+    zoom.addEventListener("click", () => handle.zoom());
   }
   return item;
 }
 
-function groupItem(group, tilesets, viewer) {
+/** Show or hide layer `id` through its checkbox (keeps the tree and the scene in step). */
+export function setLayerVisible(container, id, visible) {
+  const checkbox = container.querySelector(`input[type=checkbox][data-layer="${CSS.escape(id)}"]`);
+  if (checkbox && !checkbox.disabled && checkbox.checked !== visible) {
+    checkbox.checked = visible;
+    checkbox.dispatchEvent(new Event("change"));
+  }
+}
+
+function groupItem(group, handles) {
   const item = document.createElement("li");
   item.className = "layer-group";
   const details = document.createElement("details");
@@ -180,22 +219,22 @@ function groupItem(group, tilesets, viewer) {
   };
   render();
   onLanguageChange(render);
-  details.append(summary, buildList(group.children, tilesets, viewer));
+  details.append(summary, buildList(group.children, handles));
   item.append(details);
   return item;
 }
 
-function buildList(nodes, tilesets, viewer) {
+function buildList(nodes, handles) {
   const list = document.createElement("ul");
   for (const node of nodes) {
     list.append(
-      node.type === "group" ? groupItem(node, tilesets, viewer) : layerItem(node, tilesets, viewer),
+      node.type === "group" ? groupItem(node, handles) : layerItem(node, handles),
     );
   }
   return list;
 }
 
-/** Render the layer tree into `container`. */
-export function buildLayerTree(container, nodes, tilesets, viewer) {
-  container.replaceChildren(buildList(nodes, tilesets, viewer));
+/** Render the layer tree into `container`; `handles` as for layerItem. */
+export function buildLayerTree(container, nodes, handles) {
+  container.replaceChildren(buildList(nodes, handles));
 }

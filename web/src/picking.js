@@ -37,6 +37,31 @@ function formatValue(name, value) {
   return String(value);
 }
 
+/** An http(s) URL object for `value`, or null: only those become links (never javascript: or data:). */
+export function safeLink(value) {
+  if (typeof value !== "string" || !/^https?:\/\//i.test(value.trim())) {
+    return null;
+  }
+  try {
+    const url = new URL(value.trim());
+    return url.protocol === "http:" || url.protocol === "https:" ? url : null;
+  } catch {
+    return null;
+  }
+}
+
+function entityEntries(entity, time) {
+  const bag = entity.properties;
+  if (!bag) {
+    return [];
+  }
+  return bag.propertyNames.map((name) => {
+    const value = bag[name]?.getValue ? bag[name].getValue(time) : bag[name];
+    return [name, value !== null && typeof value === "object" && !ArrayBuffer.isView(value) && !Array.isArray(value)
+      ? JSON.stringify(value) : value];
+  });
+}
+
 function metadataEntries(metadata) {
   if (!metadata || typeof metadata.getPropertyIds !== "function") {
     return [];
@@ -48,7 +73,11 @@ function metadataEntries(metadata) {
  * What was picked, as sections of [name, value] pairs: a feature's own properties (EXT_structural_metadata,
  * batch tables), otherwise the metadata of its tile content, tile, content group and tileset.
  */
-export function describePick(picked) {
+export function describePick(picked, time) {
+  if (picked?.id instanceof Cesium.Entity && picked.id.twinLayer) {
+    const entries = entityEntries(picked.id, time);
+    return { layer: picked.id.twinLayer, entity: picked.id, sections: [{ key: "feature.section.feature", entries }] };
+  }
   if (picked instanceof Cesium.Cesium3DTileFeature) {
     const entries = picked.getPropertyIds().map((id) => [id, picked.getProperty(id)]);
     return { tileset: picked.tileset, sections: [{ key: "feature.section.feature", entries }] };
@@ -77,7 +106,7 @@ export function createFeaturePanel(panel) {
     if (!shown) {
       return;
     }
-    const layer = shown.tileset?.twinLayer;
+    const layer = shown.layer ?? shown.tileset?.twinLayer;
     layerLine.textContent = layer ? t("feature.layer", { layer: localized(layer.title) }) : "";
     const blocks = [];
     for (const section of shown.sections) {
@@ -96,7 +125,17 @@ export function createFeaturePanel(panel) {
           label.title = name;
         }
         const cell = document.createElement("td");
-        cell.textContent = formatValue(name, value);
+        const link = safeLink(value);
+        if (link) {
+          const anchor = document.createElement("a");
+          anchor.href = link.href;
+          anchor.textContent = value;
+          anchor.target = "_blank";
+          anchor.rel = "noopener noreferrer";
+          cell.append(anchor);
+        } else {
+          cell.textContent = formatValue(name, value);
+        }
         row.append(label, cell);
         table.append(row);
       }
@@ -131,10 +170,27 @@ export function createFeaturePanel(panel) {
   return { show, hide, onClose: (listener) => closeListeners.push(listener) };
 }
 
-/** Install the click handler: pick, highlight the feature, fill the panel; a click on nothing clears it. */
-export function setupPicking(viewer, panel) {
+/** The source_id of a picked building feature, or null. */
+function sourceId(picked) {
+  if (!(picked instanceof Cesium.Cesium3DTileFeature) || !picked.hasProperty?.("source_id")) {
+    return null;
+  }
+  const id = picked.getProperty("source_id");
+  return id === undefined || id === null ? null : String(id);
+}
+
+/**
+ * Install the click handler: pick, highlight, fill the panel; a click on nothing clears it.
+ * `options.styling` highlights buildings through their layer's style (survives restyling and tile reloads);
+ * `options.enabled()` false lets another tool (measuring) have the clicks.
+ */
+export function setupPicking(viewer, panel, options = {}) {
   const featurePanel = createFeaturePanel(panel);
+  const styling = options.styling;
+  const enabled = options.enabled ?? (() => true);
   let highlighted = null;
+  let selection = null;
+  const listeners = [];
 
   const clearHighlight = () => {
     if (highlighted) {
@@ -145,15 +201,30 @@ export function setupPicking(viewer, panel) {
       }
       highlighted = null;
     }
+    selection = null;
     viewer.scene.requestRender();
   };
 
-  // A feature (EXT_mesh_features, batch table) is tinted alone; content without features is tinted whole.
+  // Buildings with a source_id are highlighted by the style; other features are tinted alone;
+  // content without features is tinted whole; planning entities get a highlight fill.
   const highlight = (picked) => {
+    const id = sourceId(picked);
+    const layerId = picked?.tileset?.twinLayer?.id;
+    if (id !== null && styling && layerId) {
+      styling.select(layerId, id);
+      selection = { layer: layerId, id };
+      return { restore: () => styling.select(layerId, null) };
+    }
     if (picked instanceof Cesium.Cesium3DTileFeature) {
       const color = Cesium.Color.clone(picked.color);
       picked.color = HIGHLIGHT;
       return { restore: () => (picked.color = color) };
+    }
+    const entity = picked?.id;
+    if (entity instanceof Cesium.Entity && entity.polygon) {
+      const material = entity.polygon.material;
+      entity.polygon.material = HIGHLIGHT.withAlpha(0.8);
+      return { restore: () => (entity.polygon.material = material) };
     }
     const model = picked?.detail?.model;
     if (model && "color" in model) {
@@ -167,24 +238,55 @@ export function setupPicking(viewer, panel) {
     }
     return null;
   };
-  featurePanel.onClose(clearHighlight);
+  featurePanel.onClose(() => {
+    clearHighlight();
+    listeners.forEach((listener) => listener(null));
+  });
 
   const select = (picked) => {
     clearHighlight();
-    const description = Cesium.defined(picked) ? describePick(picked) : null;
+    const description = Cesium.defined(picked) ? describePick(picked, viewer.clock.currentTime) : null;
     if (!description) {
       featurePanel.hide();
+      listeners.forEach((listener) => listener(null));
       return null;
     }
     highlighted = highlight(picked);
     featurePanel.show(description);
     viewer.scene.requestRender();
+    listeners.forEach((listener) => listener(selection));
     return description;
   };
 
   const handler = new Cesium.ScreenSpaceEventHandler(viewer.scene.canvas);
   handler.setInputAction((click) => {
-    select(viewer.scene.pick(click.position));
+    if (enabled()) {
+      select(viewer.scene.pick(click.position));
+    }
   }, Cesium.ScreenSpaceEventType.LEFT_CLICK);
-  return { select, clear: () => select(undefined) };
+  return {
+    select,
+    clear: () => select(undefined),
+    /** {layer, id} of the selected building, or null. */
+    selection: () => selection,
+    onSelect: (listener) => listeners.push(listener),
+  };
+}
+
+/** The loaded feature of `tileset` whose source_id is `id`, or null (its tile may not be loaded). */
+export function findFeature(tileset, id) {
+  const stack = [tileset.root];
+  while (stack.length) {
+    const tile = stack.pop();
+    const content = tile.content;
+    const count = tile.contentReady ? (content?.featuresLength ?? 0) : 0;
+    for (let i = 0; i < count; i += 1) {
+      const feature = content.getFeature(i);
+      if (String(feature.getProperty("source_id")) === id) {
+        return feature;
+      }
+    }
+    stack.push(...tile.children);
+  }
+  return null;
 }

@@ -18,6 +18,7 @@ from pydantic import BaseModel, ConfigDict, Field, ValidationError, model_valida
 from twin.api.deps import CatalogDep, SettingsDep
 from twin.catalog import LayerRecord
 from twin.errors import ConfigError
+from twin.search import layer_properties
 
 router = APIRouter(prefix="/api", tags=["viewer"])
 
@@ -112,6 +113,7 @@ class ViewerOptions(_Strict):
         description="fixed scene time (ISO 8601) for sun light; a daytime date keeps pictures repeatable",
     )
     shadows: bool = False
+    timezone: str = Field(default="Europe/Berlin", description="IANA zone of the sun study's date and hour")
     maximum_screen_space_error: float = Field(default=16.0, gt=0)
 
 
@@ -173,12 +175,32 @@ def camera_for_layers(layers: list[LayerRecord]) -> Camera:
     return Camera(longitude=(west + east) / 2, latitude=lat, pitch=-45.0, range=max(300.0, 1.5 * extent))
 
 
-def layer_entry(layer: LayerRecord) -> dict[str, Any]:
-    """What the viewer needs of one layer; ingested 3D Tiles get their tileset URL here."""
+def _properties(layer: LayerRecord, layers_dir: Path | None) -> list[dict[str, Any]]:
+    """Attribute summaries for styling: computed from features.parquet, else the ingest's property list."""
+    if layers_dir is not None:
+        summaries = layer_properties(layers_dir, layer.id)
+        if summaries:
+            return [dict(summary) for summary in summaries]
+    declared = layer.extra.get("properties") if isinstance(layer.extra, dict) else None
+    out: list[dict[str, Any]] = []
+    for item in declared or []:
+        if isinstance(item, dict) and isinstance(item.get("id"), str):
+            kind = "string" if item.get("type") == "STRING" else "number"
+            out.append({"id": item["id"], "type": kind, "kind": "text" if kind == "string" else "number"})
+    return out
+
+
+def layer_entry(layer: LayerRecord, layers_dir: Path | None = None) -> dict[str, Any]:
+    """What the viewer needs of one layer; ingested 3D Tiles get their tileset URL and attribute summaries."""
     url = layer.url
+    extra: dict[str, Any] = layer.extra if isinstance(layer.extra, dict) else {}
+    properties: list[dict[str, Any]] = []
     if layer.kind == "3dtiles":
         # The version makes a re-published layer a new URL (Cesium carries the query to every tile request).
         url = f"/tiles/{layer.id}/tileset.json?v={layer.version}"
+        properties = _properties(layer, layers_dir)
+    elif layer.kind == "features" and not url:
+        url = extra.get("items_url") or f"/ogc/collections/{layer.id}/items?limit=10000"
     return {
         "id": layer.id,
         "title": layer.title,
@@ -192,10 +214,14 @@ def layer_entry(layer: LayerRecord) -> dict[str, Any]:
         "licence": layer.licence,
         "bbox": layer.bbox,
         "feature_count": layer.feature_count,
+        "planning": layer.planning,
+        "properties": properties,
     }
 
 
-def layer_tree(layers: list[LayerRecord], groups: list[Group]) -> list[dict[str, Any]]:
+def layer_tree(
+    layers: list[LayerRecord], groups: list[Group], layers_dir: Path | None = None
+) -> list[dict[str, Any]]:
     """Nested groups of layers: profile groups first in profile order, the others by name; '/' nests."""
     known = {group.id: group for group in groups}
     order = {group.id: index for index, group in enumerate(groups)}
@@ -215,7 +241,7 @@ def layer_tree(layers: list[LayerRecord], groups: list[Group]) -> list[dict[str,
                     "layers": [],
                 }
             node = node["children"][path]
-        node["layers"].append(layer_entry(layer))
+        node["layers"].append(layer_entry(layer, layers_dir))
 
     def finish(node: dict[str, Any]) -> list[dict[str, Any]]:
         children = sorted(node["children"].values(), key=lambda g: (order.get(g["id"], len(order)), g["id"]))
@@ -235,8 +261,10 @@ def layer_tree(layers: list[LayerRecord], groups: list[Group]) -> list[dict[str,
     return finish(root)
 
 
-def build_config(profile: Profile, layers: list[LayerRecord]) -> dict[str, Any]:
-    """The viewer configuration: the profile merged with the catalog."""
+def build_config(
+    profile: Profile, layers: list[LayerRecord], layers_dir: Path | None = None
+) -> dict[str, Any]:
+    """The viewer configuration: the profile merged with the catalog (and its layers' attribute summaries)."""
     basemaps = profile.basemaps or [DEFAULT_BASEMAP]
     if not any(basemap.default for basemap in basemaps):
         basemaps = [basemaps[0].model_copy(update={"default": True}), *basemaps[1:]]
@@ -250,7 +278,7 @@ def build_config(profile: Profile, layers: list[LayerRecord]) -> dict[str, Any]:
         "languages": profile.languages.model_dump(),
         "terrain": profile.terrain.model_dump(),
         "basemaps": [basemap.model_dump() for basemap in basemaps],
-        "layers": layer_tree(layers, profile.groups),
+        "layers": layer_tree(layers, profile.groups, layers_dir),
         "attribution": attributions,
         "viewer": profile.viewer.model_dump(),
     }
@@ -259,4 +287,4 @@ def build_config(profile: Profile, layers: list[LayerRecord]) -> dict[str, Any]:
 @router.get("/config", summary="Viewer configuration")
 def viewer_config(settings: SettingsDep, catalog: CatalogDep) -> dict[str, Any]:
     """City, initial camera, layer tree, base maps, terrain, attribution and languages for the viewer."""
-    return build_config(load_profile(settings.profile), catalog.list())
+    return build_config(load_profile(settings.profile), catalog.list(), settings.layers_dir)

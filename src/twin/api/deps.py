@@ -15,16 +15,19 @@ from fastapi.security import HTTPAuthorizationCredentials, HTTPBearer
 
 from twin.catalog import Catalog
 from twin.errors import AuthError
+from twin.features import FeatureStore
 from twin.settings import Settings
 
 
 class AppState:
-    """What one app instance shares between requests: its settings and its catalog connection."""
+    """What one app instance shares between requests: its settings, catalog connection and feature cache."""
 
     def __init__(self, settings: Settings) -> None:
         self.settings = settings
         self._catalog: Catalog | None = None
         self._lock = threading.Lock()
+        # Opens nothing until a layer's features are asked for.
+        self.features = FeatureStore(settings.data_dir)
 
     @property
     def catalog(self) -> Catalog:
@@ -58,6 +61,11 @@ def get_catalog(state: Annotated[AppState, Depends(get_state)]) -> Catalog:
     return state.catalog
 
 
+def get_features(state: Annotated[AppState, Depends(get_state)]) -> FeatureStore:
+    """The app's cache of published layers' features (OGC API Features)."""
+    return state.features
+
+
 _bearer = HTTPBearer(auto_error=False, description="the admin token (TWIN_ADMIN_TOKEN)")
 
 
@@ -74,4 +82,5 @@ def require_admin(
 
 SettingsDep = Annotated[Settings, Depends(get_settings)]
 CatalogDep = Annotated[Catalog, Depends(get_catalog)]
+FeaturesDep = Annotated[FeatureStore, Depends(get_features)]
 AdminDep = Depends(require_admin)

@@ -1,5 +1,13 @@
-"""The layer catalog: one table of layer metadata in SQLite (default) or PostgreSQL, through SQLAlchemy."""
+"""The layer catalog: layer metadata in SQLite (default) or PostgreSQL, through SQLAlchemy and alembic."""
 
-from twin.catalog.store import Catalog, LayerRecord
+from twin.catalog.schema import (
+    DocumentLink,
+    LayerKind,
+    LayerRecord,
+    PlanDates,
+    PlanningInfo,
+    PlanStatus,
+)
+from twin.catalog.store import Catalog
 
-__all__ = ["Catalog", "LayerRecord"]
+__all__ = ["Catalog", "DocumentLink", "LayerKind", "LayerRecord", "PlanDates", "PlanStatus", "PlanningInfo"]

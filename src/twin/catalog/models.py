@@ -1,4 +1,4 @@
-"""SQLAlchemy table of layers."""
+"""SQLAlchemy table of layers (the schema itself is created and changed by the alembic migrations)."""
 
 from __future__ import annotations
 
@@ -22,8 +22,8 @@ class LayerRow(Base):
     title: Mapped[str] = mapped_column(String(256))
     description: Mapped[str] = mapped_column(Text, default="")
     # "3dtiles" | "features" | "external-3dtiles" | "wms" | "wmts" | "xyz"
-    kind: Mapped[str] = mapped_column(String(32))
-    group: Mapped[str] = mapped_column("group_path", String(256), default="")
+    kind: Mapped[str] = mapped_column(String(32), index=True)
+    group: Mapped[str] = mapped_column("group_path", String(256), default="", index=True)
     attribution: Mapped[str] = mapped_column(Text, default="")
     licence: Mapped[str] = mapped_column(String(128), default="")
     # [minlon, minlat, maxlon, maxlat] in CRS84, or null
@@ -34,8 +34,13 @@ class LayerRow(Base):
     visible: Mapped[bool] = mapped_column(default=True)
     opacity: Mapped[float] = mapped_column(Float, default=1.0)
     style: Mapped[dict[str, Any] | None] = mapped_column(JSON, nullable=True)
+    # PlanningInfo as JSON: status, legal dates, office, documents (validated by twin.catalog.schema)
     planning: Mapped[dict[str, Any] | None] = mapped_column(JSON, nullable=True)
     extra: Mapped[dict[str, Any]] = mapped_column(JSON, default=dict)
+    # Optimistic locking: every UPDATE says "WHERE version = <the version read>" and bumps it, so a write
+    # based on a stale read fails (StaleDataError) instead of silently overwriting a concurrent change.
     version: Mapped[int] = mapped_column(Integer, default=1)
     created: Mapped[datetime] = mapped_column(DateTime(timezone=True))
     updated: Mapped[datetime] = mapped_column(DateTime(timezone=True))
+
+    __mapper_args__ = {"version_id_col": version}  # noqa: RUF012

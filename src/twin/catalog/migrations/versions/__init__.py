@@ -1,0 +1,1 @@
+"""Alembic revision scripts of the catalog, oldest first."""
