@@ -131,6 +131,11 @@ def planning_layer(layer_id: str = "bplan-32") -> LayerRecord:
 # --- migrations -------------------------------------------------------------------------------------------
 
 
+def test_known_head_is_alembics_head() -> None:
+    # An up-to-date catalog opens without alembic by comparing with this constant: a new migration must bump it.
+    assert migrate.head_revision() == migrate.HEAD_REVISION
+
+
 def test_migrates_an_empty_database_to_head(database_url: str) -> None:
     catalog = Catalog(database_url)
     try:

@@ -3,6 +3,9 @@
 from __future__ import annotations
 
 import json
+import os
+import subprocess
+import sys
 import zipfile
 from pathlib import Path
 
@@ -139,3 +142,17 @@ def test_geojson_string_ids_and_nested_properties(tmp_path: Path) -> None:
     _, table = _properties(settings.layers_dir / "g")
     assert sorted(table["source_id"]) == ["DEBY000", "DEBY001", "DEBY002"]
     assert table["height"] == [pytest.approx(12.5)] * 3
+
+
+def test_cli_ingest_of_geoparquet_loads_neither_pandas_nor_geopandas(tmp_path: Path) -> None:
+    # pandas and geopandas cost 0.4 s of start-up; the Arrow path needs neither (see twin.cli._batch_process).
+    source = tmp_path / "b.parquet"
+    _frame().to_parquet(source)
+    env = {**os.environ, "TWIN_DATA_DIR": str(tmp_path / "data")}
+    command = [sys.executable, "-X", "importtime", "-m", "twin.cli", "ingest", str(source), "--layer", "b"]
+    result = subprocess.run(command, env=env, capture_output=True, text=True, timeout=120)
+    assert result.returncode == 0, result.stderr[-2000:]
+    imported = {line.rsplit("|", 1)[-1].strip() for line in result.stderr.splitlines() if "|" in line}
+    assert "pandas.core.frame" not in imported
+    assert not {name for name in imported if name.split(".")[0] == "geopandas"}
+    assert (tmp_path / "data" / "layers" / "b" / "tileset.json").is_file()

@@ -10,36 +10,31 @@ import multiprocessing
 import os
 import shutil
 import time
-from collections import Counter
 from collections.abc import Callable
-from concurrent.futures import ProcessPoolExecutor
+from concurrent.futures import ProcessPoolExecutor, ThreadPoolExecutor
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
-import geopandas as gpd
+import geoarrow.pyarrow as ga
 import numpy as np
 import numpy.typing as npt
-import shapely
+import pyarrow as pa
+import pyarrow.compute as pc
+import pyarrow.parquet as pq
 
 from twin import __version__
-from twin.catalog import Catalog, LayerRecord
-from twin.errors import GeoidGridMissingError, TwinError
+from twin.errors import GeoidGridMissingError
 from twin.geo.crs import GeodeticTransform, HeightsMode, VerticalPlan, plan_heights, split_crs
-from twin.geo.frame import (
-    column_bounds,
-    column_major,
-    ecef_to_enu,
-    enu_to_ecef_matrix,
-    geodetic_to_ecef,
-    geodetic_to_enu,
-)
+from twin.geo.frame import column_major, enu_basis, enu_to_ecef_matrix
 from twin.ingest.footprints import FootprintOptions, read_footprints
 from twin.ingest.model import Footprints, IngestLog
+from twin.ingest.rings import Rings, ragged_gather
+from twin.registrar import Registrar, open_catalog, register
 from twin.settings import Settings
 from twin.tiles import publish as publishing
-from twin.tiles.glb import Compression, TileMesh, encode_glb
-from twin.tiles.mesh import Rings, extrude, rings_from_geometries
+from twin.tiles.glb import Compression, encode_glb
+from twin.tiles.mesh import tile_buffers
 from twin.tiles.metadata import build_columns, schema
 from twin.tiles.quadtree import MAX_BUILDINGS_PER_LEAF, QuadNode, build_quadtree
 from twin.tiles.tileset import build_tileset
@@ -78,18 +73,44 @@ def ingest(
     """
     started = time.perf_counter()
     timings: dict[str, float] = {}
+    layer_id = publishing.check_layer_id(options.layer_id)
+    # A large ingest prepares the catalog in a helper process while this one reads (see twin.registrar).
+    registrar = Registrar(settings) if _input_bytes(paths) >= REGISTRAR_MIN_BYTES else None
+    try:
+        return _ingest(paths, options, settings, progress, layer_id, registrar, started, timings)
+    finally:
+        if registrar is not None:
+            registrar.close()
 
+
+REGISTRAR_MIN_BYTES = 4 << 20  # inputs this large take over a second: time enough for the helper to get ready
+
+
+def _input_bytes(paths: list[Path]) -> int:
+    return sum(path.stat().st_size for path in paths if path.is_file())
+
+
+def _ingest(
+    paths: list[Path],
+    options: IngestOptions,
+    settings: Settings,
+    progress: Progress,
+    layer_id: str,
+    registrar: Registrar | None,
+    started: float,
+    timings: dict[str, float],
+) -> dict[str, Any]:
     def lap(name: str, since: float) -> float:
         now = time.perf_counter()
         timings[name] = round(now - since, 3)
         return now
 
-    layer_id = publishing.check_layer_id(options.layer_id)
     log = IngestLog()
     progress("read", 0, 1)
     footprints = read_footprints(paths, options.footprints, log)
     read_count = len(footprints) + sum(log.skipped.values())
     t = lap("read_and_repair", started)
+    timings.update({f"read_and_repair.{stage}": seconds for stage, seconds in log.timings.items()})
     progress("read", 1, 1)
 
     horizontal, _, _ = split_crs(footprints.crs)
@@ -110,61 +131,55 @@ def ingest(
         plan = VerticalPlan("ground", None, "ground: z values ignored because the geoid grid is missing")
         geodetic = GeodeticTransform(horizontal, plan, settings.grid_dirs, paths[0])
 
-    # Layer origin and a tile order from building centres (cheap: one point per building).
-    bounds = shapely.bounds(footprints.geometries)
-    cx = (bounds[:, 0] + bounds[:, 2]) / 2
-    cy = (bounds[:, 1] + bounds[:, 3]) / 2
-    lon_c, lat_c, _ = geodetic(cx, cy, np.zeros(len(cx)))
-    lon0 = float((lon_c.min() + lon_c.max()) / 2)
-    lat0 = float((lat_c.min() + lat_c.max()) / 2)
-    centres = ecef_to_enu(geodetic_to_ecef(lon_c, lat_c, np.zeros(len(cx))), lon0, lat0)[:, :2]
-    vertex_estimate = np.asarray(shapely.get_num_coordinates(footprints.geometries), dtype=np.int64) * 5
-    tree = build_quadtree(centres, vertex_estimate, max_buildings=options.max_buildings_per_tile)
-    leaves = tree.leaves()
-    order = np.concatenate([leaf.buildings for leaf in leaves if leaf.buildings is not None])
-    position = 0
-    for leaf in leaves:
-        assert leaf.buildings is not None
-        leaf.start, leaf.stop = position, position + len(leaf.buildings)
-        position = leaf.stop
-    buildings = footprints.take(order)
-    t = lap("tiling", t)
-
-    # Exact per-vertex transform, then bottom and top of every wall in the layer's ENU frame.
-    all_coords = shapely.get_coordinates(buildings.geometries, include_z=True)
-    z = all_coords[:, 2] if plan.mode == "source" else None
-    lon, lat, h = geodetic(all_coords[:, 0], all_coords[:, 1], z)
-    rings = rings_from_geometries(buildings.geometries, all_coords)
-    v_lon, v_lat, v_h = lon[rings.source_index], lat[rings.source_index], h[rings.source_index]
-    vertex_building = rings.vertex_building
+    # The exact per-vertex transform to longitude, latitude and ellipsoidal height runs in PROJ's threads
+    # (they release the GIL) while this thread orders the buildings into tiles.
+    rings = footprints.rings
+    z = rings.z if plan.mode == "source" else None
+    with ThreadPoolExecutor(1) as pool:
+        transformed = pool.submit(geodetic, rings.xy[:, 0], rings.xy[:, 1], z)
+        # Tile order from building centres in the metric working CRS (the quadtree only groups buildings;
+        # bounding volumes come from the transformed vertices).
+        minx, miny, maxx, maxy = rings.bounds()
+        centres = np.column_stack([(minx + maxx) / 2, (miny + maxy) / 2])
+        vertex_counts = np.diff(rings.building_vertex_start) * 5  # one roof and four wall vertices per corner
+        tree = build_quadtree(centres, vertex_counts, max_buildings=options.max_buildings_per_tile)
+        leaves = tree.leaves()
+        order = np.concatenate([leaf.buildings for leaf in leaves if leaf.buildings is not None])
+        position = 0
+        for leaf in leaves:
+            assert leaf.buildings is not None
+            leaf.start, leaf.stop = position, position + len(leaf.buildings)
+            position = leaf.stop
+        vertex_order = rings.vertex_index(order)
+        buildings = footprints.take(order)
+        t = lap("tiling", t)
+        lon, lat, v_h = (np.take(values, vertex_order) for values in transformed.result())
+    rings = buildings.rings
     if plan.mode == "source":
-        # Vertices are grouped by building, so a reduceat over the groups' starts gives each lowest base.
-        starts = np.searchsorted(vertex_building, np.arange(len(buildings)))
-        base = np.minimum.reduceat(v_h, starts)
+        # The lowest vertex of each building is its base (vertices are grouped by building).
+        base = np.minimum.reduceat(v_h, rings.building_vertex_start[:-1])
     else:
         base = np.zeros(len(buildings))
     roof = base + buildings.height
-    bottom, top = geodetic_to_enu(v_lon, v_lat, [v_h, roof[vertex_building]], lon0, lat0)
+    lon0 = float((lon.min() + lon.max()) / 2)
+    lat0 = float((lat.min() + lat.max()) / 2)
     t = lap("transform", t)
 
     staging = publishing.new_staging_dir(settings.data_dir, layer_id)
+    catalog: list[Any] = []
+
+    def meanwhile() -> None:
+        # While the workers write tiles: the footprints for the OGC API, and (without a registrar) the
+        # catalog opened and migrated if need be, so that only the registration is left for the end.
+        _write_features(staging / "features.parquet", buildings, lon, lat)
+        if registrar is None:
+            catalog.append(open_catalog(settings))
+
     try:
         report = _write_layer(
-            staging,
-            buildings,
-            rings,
-            bottom,
-            top,
-            tree,
-            leaves,
-            roof - base,
-            lon0,
-            lat0,
-            progress,
-            options.compression,
-            # The footprints for the OGC API are written by this process while the workers write tiles.
-            meanwhile=lambda: _write_features(staging / "features.parquet", buildings, lon, lat),
-        )
+            staging, buildings, lon, lat, v_h, roof, tree, leaves, lon0, lat0, progress, options.compression,
+            meanwhile,
+        )  # fmt: skip
         t = lap("mesh_tiles_and_features", t)
         report.update(
             layer=layer_id,
@@ -177,7 +192,7 @@ def ingest(
             skipped=dict(log.skipped),
             skipped_examples=log.skipped_examples,
             repaired=dict(log.repaired),
-            height_rules=dict(Counter(str(r) for r in buildings.height_rule)),
+            height_rules={str(k): int(v) for k, v in _value_counts(buildings.height_rule).items()},
             warnings=log.warnings,
             origin={"lon": lon0, "lat": lat0, "height": 0.0},
             generator=GENERATOR,
@@ -189,124 +204,71 @@ def ingest(
         (staging / "report.json").write_text(
             json.dumps(report, indent=2, ensure_ascii=False), encoding="utf-8"
         )
-        _register(settings, staging, layer_id, options, report, lonlat_bbox)
+        fields = {
+            "title": options.title, "group": options.group, "attribution": options.attribution,
+            "licence": options.licence,
+        }  # fmt: skip
+        if registrar is not None:
+            registrar.register(staging, layer_id, fields, report, lonlat_bbox)
+        else:
+            register(catalog[0], settings, staging, layer_id, fields, report, lonlat_bbox)
     except BaseException:
         shutil.rmtree(staging, ignore_errors=True)
         raise
     return report
 
 
-def _register(
-    settings: Settings,
-    staging: Path,
-    layer_id: str,
-    options: IngestOptions,
-    report: dict[str, Any],
-    bbox: list[float],
-) -> None:
-    """Publish the staging folder and register the layer in one step: both happen or neither."""
-    catalog = Catalog(settings.catalog_url)
-    previous = publishing.current_version(settings.data_dir, layer_id)
-    try:
-        existing = catalog.get(layer_id)
-    except TwinError:
-        existing = None
-    # A re-ingest replaces what the data determines and keeps what people curated (planning metadata,
-    # links, style, visibility, extra keys of their own).
-    extra = dict(existing.extra) if existing else {}
-    extra.update(
-        tileset=f"/tiles/{layer_id}/tileset.json",
-        report=f"/tiles/{layer_id}/report.json",
-        properties=report.get("properties", []),
-    )
-    record = LayerRecord(
-        id=layer_id,
-        title=options.title or (existing.title if existing else layer_id),
-        description=existing.description if existing else "",
-        kind="3dtiles",
-        group=options.group or (existing.group if existing else ""),
-        attribution=options.attribution or (existing.attribution if existing else ""),
-        licence=options.licence or (existing.licence if existing else ""),
-        bbox=bbox,
-        feature_count=int(report["features_written"]),
-        source=", ".join(Path(s).name for s in report["sources"]),
-        visible=existing.visible if existing else True,
-        opacity=existing.opacity if existing else 1.0,
-        style=existing.style if existing else None,
-        planning=existing.planning if existing else None,
-        url=existing.url if existing else None,
-        extra=extra,
-    )
-    with catalog.session() as session:
-        catalog.upsert(record, session)
-        try:
-            publishing.publish(staging, settings.data_dir, layer_id)
-        except BaseException:
-            publishing.restore(settings.data_dir, layer_id, previous)
-            raise
+def _value_counts(values: pa.Array) -> dict[str, int]:
+    counts = pc.value_counts(values).to_pylist()
+    return {str(item["values"]): int(item["counts"]) for item in counts}
 
 
 # Leaves are meshed and written by worker processes forked from the ingest; they read their inputs from
 # this module-level slot (inherited through fork, so nothing large is pickled) and return small summaries.
 _JOB: dict[str, Any] = {}
 PARALLEL_MIN_BUILDINGS = 20_000
+RUNS_PER_WORKER = 16
 LeafSummary = tuple[str, FloatArray, FloatArray, float, int]
 
 
-def _write_leaf_range(first: int, last: int) -> list[LeafSummary]:
-    """Mesh and write leaves [first, last) of the job in `_JOB`; return (key, lo, hi, tallest, bytes) each."""
+def _write_leaf_range(first: int, last: int) -> tuple[list[LeafSummary], float]:
+    """Mesh and write leaves [first, last) of the job in `_JOB`.
+
+    Returns (key, lo, hi, tallest, bytes) for each leaf, and the CPU seconds this took.
+    """
+    cpu = time.process_time()
     job = _JOB
     leaves: list[QuadNode] = job["leaves"][first:last]
     if not leaves:
-        return []
+        return [], 0.0
     a0, b0 = leaves[0].start, leaves[-1].stop
     rings, v0, v1 = job["rings"].slice(a0, b0)
-    prisms = extrude(rings, job["bottom"][v0:v1], job["top"][v0:v1])
-    count = b0 - a0
-    rv_start = np.searchsorted(prisms.roof_vertex_building, np.arange(count + 1))
-    rt_start = np.searchsorted(prisms.roof_triangle_building, np.arange(count + 1))
-    wv_start = np.searchsorted(prisms.wall_vertex_building, np.arange(count + 1))
-    wt_start = np.searchsorted(prisms.wall_triangle_building, np.arange(count + 1))
+    roof = np.take(job["roof"][a0:b0], rings.vertex_building)
+    basis = enu_basis(job["lon"][v0:v1], job["lat"][v0:v1], job["lon0"], job["lat0"])
+    bottom = None if job["v_h"] is None else job["v_h"][v0:v1]
+    tile_start = np.array([leaf.start - a0 for leaf in leaves] + [b0 - a0], dtype=np.int64)
+    tiles = tile_buffers(rings, basis, bottom, roof, tile_start)
     folder: Path = job["folder"]
     height: FloatArray = job["height"]
-    up = np.array([0.0, 0.0, 1.0])
     out: list[LeafSummary] = []
-    for leaf in leaves:
-        a, b = leaf.start - a0, leaf.stop - a0
-        roof_pos = prisms.roof_positions[rv_start[a] : rv_start[b]]
-        wall_pos = prisms.wall_positions[wv_start[a] : wv_start[b]]
-        n_roof = len(roof_pos)
-        positions = np.concatenate([roof_pos, wall_pos])
-        normals = np.concatenate(
-            [np.broadcast_to(up, roof_pos.shape), prisms.wall_normals[wv_start[a] : wv_start[b]]]
-        )
-        feature_ids = np.concatenate([
-            prisms.roof_vertex_building[rv_start[a] : rv_start[b]],
-            prisms.wall_vertex_building[wv_start[a] : wv_start[b]],
-        ]) - a  # fmt: skip
-        triangles = np.concatenate([
-            prisms.roof_triangles[rt_start[a] : rt_start[b]] - rv_start[a],
-            prisms.wall_triangles[wt_start[a] : wt_start[b]] - wv_start[a] + n_roof,
-        ])  # fmt: skip
-        mesh = TileMesh(positions, normals, feature_ids, triangles, feature_count=b - a)
+    for leaf, tile in zip(leaves, tiles, strict=True):
         data = encode_glb(
-            mesh, job["columns"], leaf.start, leaf.stop, job["schema"], GENERATOR, job["compression"]
+            tile, job["columns"], leaf.start, leaf.stop, job["schema"], GENERATOR, job["compression"]
         )
         (folder / f"content/{leaf.key}.glb").write_bytes(data)
-        lo, hi = column_bounds(positions)
-        out.append((leaf.key, lo, hi, float(height[leaf.start : leaf.stop].max()), len(data)))
-    return out
+        out.append((leaf.key, tile.lo, tile.hi, float(height[leaf.start : leaf.stop].max()), len(data)))
+    return out, time.process_time() - cpu
 
 
 def _write_layer(
     folder: Path,
     buildings: Footprints,
-    rings: Rings,
-    bottom: FloatArray,
-    top: FloatArray,
+    lon: FloatArray,
+    lat: FloatArray,
+    v_h: FloatArray,
+    roof: FloatArray,
     tree: QuadNode,
     leaves: list[QuadNode],
-    height: FloatArray,
     lon0: float,
     lat0: float,
     progress: Progress,
@@ -318,19 +280,23 @@ def _write_layer(
     columns = build_columns(buildings.ids, buildings.height, buildings.height_rule, buildings.attributes)
     _JOB.update(
         folder=folder,
-        rings=rings,
-        bottom=bottom,
-        top=top,
+        rings=buildings.rings,
+        lon=lon,
+        lat=lat,
+        v_h=v_h if np.any(v_h) else None,
+        roof=roof,
+        lon0=lon0,
+        lat0=lat0,
         leaves=leaves,
-        height=height,
+        height=buildings.height,
         columns=columns,
-        schema=schema(columns),
+        schema=json.dumps(schema(columns), separators=(",", ":"), allow_nan=False),
         compression=compression,
     )
     try:
         workers = min(2, os.cpu_count() or 1) if len(buildings) >= PARALLEL_MIN_BUILDINGS else 1
         # Split the leaves into runs of about equal building counts, a few per worker for progress.
-        runs = max(1, workers * 4) if workers > 1 else 1
+        runs = max(1, workers * RUNS_PER_WORKER) if workers > 1 else 1
         cuts = np.searchsorted(
             np.array([leaf.stop for leaf in leaves]),
             np.linspace(0, len(buildings), runs + 1)[1:-1],
@@ -343,20 +309,24 @@ def _write_layer(
             if bounds_idx[i] < bounds_idx[i + 1]
         ]
         summaries: list[LeafSummary] = []
+        cpu = 0.0
         if workers > 1 and len(jobs) > 1:
             context = multiprocessing.get_context("fork")
             # Forked before any other thread exists in this process (map submits, and so forks, at once).
             with ProcessPoolExecutor(workers, mp_context=context) as pool:
                 results = pool.map(_write_leaf_range, *zip(*jobs, strict=True))
                 meanwhile()
-                for result in results:
+                for result, seconds in results:
                     summaries.extend(result)
+                    cpu += seconds
                     progress("tiles", len(summaries), len(leaves))
         else:
-            meanwhile()
             for first, last in jobs:
-                summaries.extend(_write_leaf_range(first, last))
+                result, seconds = _write_leaf_range(first, last)
+                summaries.extend(result)
+                cpu += seconds
                 progress("tiles", len(summaries), len(leaves))
+            meanwhile()
     finally:
         _JOB.clear()
 
@@ -394,6 +364,7 @@ def _write_layer(
         for c in columns
     ]
     return {
+        "mesh_cpu_s": round(cpu, 3),
         "tiles": len(leaves),
         "tile_bytes_total": int(sum(sizes)),
         "tile_bytes_max": int(max(sizes)),
@@ -402,15 +373,81 @@ def _write_layer(
     }
 
 
+def _geometry_wkb(rings: Rings, lon: FloatArray, lat: FloatArray) -> pa.Array:
+    """Every building as WKB in CRS84: a Polygon when it has one part, else a MultiPolygon."""
+    index, closed_start = rings.closed_vertex_index()
+    x, y = lon[index], lat[index]
+    parts = np.diff(rings.building_polygon_start)
+    if (parts == 1).all():
+        polygons = ga.polygon().from_geobuffers(
+            None, rings.polygon_ring_start.astype(np.int32), closed_start.astype(np.int32), x, y
+        )
+        return ga.as_wkb(polygons).storage
+    single = np.flatnonzero(parts == 1)
+    multi = np.flatnonzero(parts != 1)
+    wkb = []
+    for subset, kind in ((single, "polygon"), (multi, "multipolygon")):
+        sub = rings.take(subset)
+        sub_lonlat = _subset_vertices(rings, subset)
+        sub_index, sub_closed = sub.closed_vertex_index()
+        sx, sy = lon[sub_lonlat][sub_index], lat[sub_lonlat][sub_index]
+        if kind == "polygon":
+            array = ga.polygon().from_geobuffers(
+                None, sub.polygon_ring_start.astype(np.int32), sub_closed.astype(np.int32), sx, sy
+            )
+        else:
+            array = ga.multipolygon().from_geobuffers(
+                None,
+                sub.building_polygon_start.astype(np.int32),
+                sub.polygon_ring_start.astype(np.int32),
+                sub_closed.astype(np.int32),
+                sx,
+                sy,
+            )
+        wkb.append(ga.as_wkb(array).storage)
+    joined = pa.concat_arrays(wkb)
+    inverse = np.empty(len(parts), dtype=np.int64)
+    inverse[np.concatenate([single, multi])] = np.arange(len(parts))
+    return joined.take(pa.array(inverse))
+
+
+def _subset_vertices(rings: Rings, buildings: npt.NDArray[np.int64]) -> npt.NDArray[np.int64]:
+    """Vertex indices of these buildings, in order (as `rings.take(buildings)` lays them out)."""
+    starts = rings.building_vertex_start
+    return ragged_gather(starts[buildings], starts[buildings + 1] - starts[buildings])
+
+
 def _write_features(path: Path, buildings: Footprints, lon: FloatArray, lat: FloatArray) -> None:
-    """Footprints in CRS84 with their attributes, for the OGC API Features endpoints."""
-    lonlat = np.column_stack([lon, lat])
-    geoms = shapely.set_coordinates(shapely.force_2d(buildings.geometries.copy()), lonlat)
-    frame = gpd.GeoDataFrame(buildings.attributes.copy(), geometry=geoms, crs="OGC:CRS84")
-    frame.insert(0, "source_id", buildings.ids.astype(str))
-    frame.insert(1, "height", buildings.height)
-    frame.insert(2, "height_rule", buildings.height_rule.astype(str))
-    frame.to_parquet(path, index=False)
+    """Footprints in CRS84 with their attributes, for the OGC API Features endpoints (GeoParquet 1.0)."""
+    geometry = _geometry_wkb(buildings.rings, lon, lat)
+    own = {
+        "source_id": buildings.ids.cast(pa.string()),
+        "height": pa.array(buildings.height),
+        "height_rule": buildings.height_rule.cast(pa.string()),
+    }
+    attributes = buildings.attributes
+    names = [*own, *(n for n in attributes.column_names if n not in own and n != "geometry")]
+    arrays = [own[n] if n in own else attributes.column(n) for n in names]
+    types = sorted(
+        {
+            "Polygon" if k == 1 else "MultiPolygon"
+            for k in np.unique(np.diff(buildings.rings.building_polygon_start))
+        }
+    )
+    geo = {
+        "version": "1.0.0",
+        "primary_column": "geometry",
+        "columns": {"geometry": {
+            "encoding": "WKB", "geometry_types": types,
+            "bbox": [float(lon.min()), float(lat.min()), float(lon.max()), float(lat.max())],
+        }},  # no "crs": GeoParquet's default, OGC:CRS84
+    }  # fmt: skip
+    table = pa.table([*arrays, geometry], names=[*names, "geometry"])
+    table = table.replace_schema_metadata({"geo": json.dumps(geo)})
+    # LZ4, and no dictionary or statistics for the WKB column (nobody filters on them): 0.07 s instead of
+    # 0.11 s for 100,000 buildings, for 6 % more bytes than snappy with the defaults.
+    plain = [name for name in table.column_names if name != "geometry"]
+    pq.write_table(table, path, compression="lz4", use_dictionary=plain, write_statistics=plain)
 
 
 __all__ = ["IngestOptions", "ingest"]

@@ -17,22 +17,27 @@ import argparse
 import tempfile
 from collections.abc import Sequence
 from pathlib import Path
+from typing import TYPE_CHECKING
 
-from alembic import command
-from alembic.config import Config
-from alembic.runtime.migration import MigrationContext
-from alembic.script import ScriptDirectory
 from sqlalchemy import create_engine, inspect, text
 from sqlalchemy.engine import Connection, Engine
 
+if TYPE_CHECKING:
+    from alembic.config import Config
+
 MIGRATIONS = Path(__file__).resolve().parent / "migrations"
 FIRST_REVISION = "0001"
+# The newest revision in migrations/versions (a test keeps it equal to alembic's head). Knowing it lets
+# an up-to-date catalog open without importing alembic, which would cost an ingest 0.15 s.
+HEAD_REVISION = "0002"
 # Any fixed 64-bit number: the key of the PostgreSQL advisory lock that serialises catalog migrations.
 PG_LOCK_KEY = 0x7477696E_63617431  # "twincat1"
 
 
 def alembic_config(connection: Connection | None = None) -> Config:
     """An alembic Config for the packaged migrations, optionally bound to an open connection."""
+    from alembic.config import Config
+
     config = Config()
     config.set_main_option("script_location", str(MIGRATIONS))
     if connection is not None:
@@ -41,7 +46,9 @@ def alembic_config(connection: Connection | None = None) -> Config:
 
 
 def head_revision() -> str:
-    """The newest revision the package ships."""
+    """The newest revision the package ships (read by alembic from the migration scripts)."""
+    from alembic.script import ScriptDirectory
+
     head = ScriptDirectory.from_config(alembic_config()).get_current_head()
     assert head is not None
     return head
@@ -49,6 +56,8 @@ def head_revision() -> str:
 
 def current_revision(connection: Connection) -> str | None:
     """The revision the database is at (None for an empty or pre-migration database)."""
+    from alembic.runtime.migration import MigrationContext
+
     return MigrationContext.configure(connection).get_current_revision()
 
 
@@ -62,6 +71,10 @@ def upgrade(engine: Engine, revision: str = "head") -> None:
     """Bring the catalog schema to ``revision`` in one locked transaction (no-op when already there)."""
     with engine.begin() as connection:
         _lock(connection)
+        if revision == "head" and _stored_revision(connection) == HEAD_REVISION:
+            return
+        from alembic import command
+
         if current_revision(connection) is None and inspect(connection).has_table("layers"):
             # Made by create_all before migrations existed: that table is revision 0001.
             command.stamp(alembic_config(connection), FIRST_REVISION)
@@ -70,8 +83,18 @@ def upgrade(engine: Engine, revision: str = "head") -> None:
         command.upgrade(alembic_config(connection), revision)
 
 
+def _stored_revision(connection: Connection) -> str | None:
+    """The revision in alembic's version table, read with plain SQL (None without the table)."""
+    if not inspect(connection).has_table("alembic_version"):
+        return None
+    rows = connection.execute(text("SELECT version_num FROM alembic_version")).scalars().all()
+    return str(rows[0]) if len(rows) == 1 else None
+
+
 def downgrade(engine: Engine, revision: str) -> None:
     """Take the catalog schema back to ``revision`` (``"base"`` drops everything); for tests and repairs."""
+    from alembic import command
+
     with engine.begin() as connection:
         _lock(connection)
         command.downgrade(alembic_config(connection), revision)
@@ -82,6 +105,8 @@ def _new_revision(message: str) -> None:
     with tempfile.TemporaryDirectory() as scratch:
         engine = create_engine(f"sqlite:///{Path(scratch) / 'head.sqlite'}")
         upgrade(engine)
+        from alembic import command
+
         with engine.begin() as connection:
             command.revision(alembic_config(connection), message=message, autogenerate=True)
         engine.dispose()

@@ -6,6 +6,8 @@ All functions are vectorised over numpy arrays. Units: degrees for longitude/lat
 
 from __future__ import annotations
 
+from dataclasses import dataclass
+
 import numpy as np
 import numpy.typing as npt
 
@@ -34,36 +36,92 @@ def geodetic_to_ecef(lon: FloatArray, lat: FloatArray, h: FloatArray) -> FloatAr
     return out
 
 
-def geodetic_to_enu(
-    lon: FloatArray, lat: FloatArray, heights: list[FloatArray], lon0: float, lat0: float, h0: float = 0.0
-) -> list[FloatArray]:
-    """ENU metres (N, 3) at (lon0, lat0, h0) for the same lon/lat (degrees) at several ellipsoidal heights.
+@dataclass
+class EnuBasis:
+    """Points in a local ENU frame as a function of their ellipsoidal height: origin + h * up, exactly.
 
-    Exact (geodetic → ECEF → ENU); the trigonometry of lon/lat is shared between the heights, which is
-    what makes the bottom and top of every wall cheaper than two separate conversions.
+    `origin` holds the (east, north, up) metres of each lon/lat at height 0, `up` the ENU components of the
+    ellipsoid normal there; ECEF is linear in h along that normal, so `at(h)` is the exact geodetic → ENU
+    transform for any heights at one trigonometric cost.
     """
+
+    origin: tuple[FloatArray, FloatArray, FloatArray]
+    up: tuple[FloatArray, FloatArray, FloatArray]
+
+    def at(self, h: FloatArray | None) -> list[FloatArray]:
+        """(east, north, up) arrays at ellipsoidal heights `h` (None: height 0, the origin arrays themselves)."""
+        if h is None:
+            return list(self.origin)
+        out = []
+        for base, direction in zip(self.origin, self.up, strict=True):
+            value = np.multiply(direction, h)
+            value += base
+            out.append(value)
+        return out
+
+    def slice(self, start: int, stop: int) -> EnuBasis:
+        """The points [start, stop)."""
+        cut = slice(start, stop)
+        return EnuBasis(
+            (self.origin[0][cut], self.origin[1][cut], self.origin[2][cut]),
+            (self.up[0][cut], self.up[1][cut], self.up[2][cut]),
+        )
+
+
+def enu_basis(lon: FloatArray, lat: FloatArray, lon0: float, lat0: float, h0: float = 0.0) -> EnuBasis:
+    """The EnuBasis of points at lon/lat (degrees) in the ENU frame at (lon0, lat0, h0)."""
     lam = np.radians(lon)
     phi = np.radians(lat)
     sin_phi = np.sin(phi)
     cos_phi = np.cos(phi)
     cos_lam = np.cos(lam)
     sin_lam = np.sin(lam)
-    n = WGS84_A / np.sqrt(1.0 - WGS84_E2 * sin_phi * sin_phi)
+    del lam, phi
+    n = np.multiply(sin_phi, sin_phi)
+    n *= -WGS84_E2
+    n += 1.0
+    np.sqrt(n, out=n)
+    np.divide(WGS84_A, n, out=n)
     rotation = enu_rotation(lon0, lat0)
     origin = geodetic_to_ecef(np.array([lon0]), np.array([lat0]), np.array([h0]))[0]
-    cc = cos_phi * cos_lam
-    cs = cos_phi * sin_lam
-    out = []
-    for h in heights:
-        x = (n + h) * cc - origin[0]
-        y = (n + h) * cs - origin[1]
-        z = (n * (1.0 - WGS84_E2) + h) * sin_phi - origin[2]
-        enu = np.empty((len(x), 3))
-        for row in range(3):
-            r = rotation[row]
-            enu[:, row] = r[0] * x + r[1] * y + r[2] * z
-        out.append(enu)
-    return out
+    # The unit up vector in ECEF is (cos φ cos λ, cos φ sin λ, sin φ); at h = 0 the point is
+    # (n cos φ cos λ, n cos φ sin λ, n (1 - e²) sin φ).
+    cc = np.multiply(cos_phi, cos_lam)
+    cs = np.multiply(cos_phi, sin_lam)
+    del cos_phi, cos_lam, sin_lam
+    x = np.multiply(n, cc)
+    x -= origin[0]
+    y = np.multiply(n, cs)
+    y -= origin[1]
+    z = np.multiply(n, sin_phi)
+    z *= 1.0 - WGS84_E2
+    z -= origin[2]
+    bases = []
+    ups = []
+    for row in range(3):
+        r = rotation[row]
+        base = np.multiply(x, r[0])
+        base += np.multiply(y, r[1])
+        if r[2] != 0.0:
+            base += np.multiply(z, r[2])
+        up = np.multiply(cc, r[0])
+        up += np.multiply(cs, r[1])
+        if r[2] != 0.0:
+            up += np.multiply(sin_phi, r[2])
+        bases.append(base)
+        ups.append(up)
+    return EnuBasis((bases[0], bases[1], bases[2]), (ups[0], ups[1], ups[2]))
+
+
+def geodetic_to_enu(
+    lon: FloatArray, lat: FloatArray, heights: list[FloatArray], lon0: float, lat0: float, h0: float = 0.0
+) -> list[FloatArray]:
+    """ENU metres (N, 3) at (lon0, lat0, h0) for the same lon/lat (degrees) at several ellipsoidal heights.
+
+    Exact (geodetic → ECEF → ENU, see EnuBasis); the trigonometry is shared between the heights.
+    """
+    basis = enu_basis(lon, lat, lon0, lat0, h0)
+    return [np.column_stack(basis.at(np.asarray(h, dtype=np.float64))) for h in heights]
 
 
 def enu_rotation(lon0: float, lat0: float) -> FloatArray:

@@ -3,10 +3,15 @@
 Every source attribute becomes a typed property (SCALAR INT32/INT64/FLOAT64, BOOLEAN or STRING); missing
 values are written as the property's `noData` value. Columns are encoded once for the whole layer in tile
 order; `PropertyColumn.slice` cuts one tile's binary parts out without re-encoding.
+
+The input is Arrow (no pandas). Number, boolean, string and temporal columns are encoded with
+pyarrow.compute and from the Arrow buffers; only nested and unusual types (lists, structs, binary...) go
+through Python, one JSON text per value.
 """
 
 from __future__ import annotations
 
+import datetime as dt
 import json
 import re
 import unicodedata
@@ -15,12 +20,17 @@ from typing import Any
 
 import numpy as np
 import numpy.typing as npt
-import pandas as pd
 import pyarrow as pa
+import pyarrow.compute as pc
+
+from twin.ingest.attributes import Column, is_text, plain_array
 
 CLASS_ID = "building"
-INT32_NODATA = np.iinfo(np.int32).min
-INT64_NODATA = np.iinfo(np.int64).min
+INT32_MIN = int(np.iinfo(np.int32).min)
+INT32_MAX = int(np.iinfo(np.int32).max)
+INT64_MAX = int(np.iinfo(np.int64).max)
+INT32_NODATA = INT32_MIN
+INT64_NODATA = int(np.iinfo(np.int64).min)
 FLOAT_NODATA = -3.4028234663852886e38
 UINT8_NODATA = 255
 
@@ -73,19 +83,33 @@ def property_id(name: str, taken: set[str]) -> str:
     return candidate
 
 
-def _string_column(pid: str, name: str, values: pd.Series, description: str | None = None) -> PropertyColumn:
-    missing = values.isna().to_numpy()
-    text = values.astype("string").fillna("")
-    array = pa.array(text.to_numpy(dtype=object), type=pa.large_string())
-    buffers = array.buffers()
-    offsets = np.frombuffer(buffers[1], dtype=np.int64)[array.offset : array.offset + len(array) + 1]
-    data = buffers[2].to_pybytes() if buffers[2] is not None else b""
+def _string_buffers(text: pa.Array) -> tuple[npt.NDArray[np.int64], bytes]:
+    """(n + 1) byte offsets starting at 0 and the UTF-8 bytes of a large_string array without nulls."""
+    count = len(text)
+    _, offsets_buffer, data_buffer = text.buffers()
+    if offsets_buffer is None or count == 0:
+        return np.zeros(count + 1, dtype=np.int64), b""
+    offsets = np.frombuffer(offsets_buffer, dtype=np.int64, count=count + 1, offset=text.offset * 8)
+    first, last = int(offsets[0]), int(offsets[-1])
+    data = data_buffer.slice(first, last - first).to_pybytes() if data_buffer is not None else b""
+    return (offsets - first if first else offsets), data
+
+
+def _string_column(pid: str, name: str, values: Column, description: str | None = None) -> PropertyColumn:
+    """A STRING property; nulls are written as '' and declared as noData."""
+    text = plain_array(values)
+    if not pa.types.is_large_string(text.type):
+        text = pc.cast(text, pa.large_string())
+    missing = text.null_count > 0
+    if missing:
+        text = pc.fill_null(text, "")
+    offsets, data = _string_buffers(text)
     definition: dict[str, Any] = {"name": name, "type": "STRING"}
     if description:
         definition["description"] = description
-    if missing.any():
+    if missing:
         definition["noData"] = ""
-    return PropertyColumn(pid, name, definition, offsets=offsets.astype(np.int64), data=data)
+    return PropertyColumn(pid, name, definition, offsets=offsets, data=data)
 
 
 def _sentinel(values: npt.NDArray[Any], candidates: list[Any]) -> Any:
@@ -95,84 +119,112 @@ def _sentinel(values: npt.NDArray[Any], candidates: list[Any]) -> Any:
     return None
 
 
-def column_for(pid: str, name: str, series: pd.Series) -> PropertyColumn:
+def _iso(array: pa.Array) -> pa.Array:
+    """ISO-8601 text of timestamps, dates and times ('2024-05-01T12:30:00+02:00'); nulls stay null."""
+    text = pc.cast(array, pa.large_string())
+    if pa.types.is_timestamp(array.type) or pa.types.is_time(array.type):
+        # Arrow writes as many fraction digits as the unit has; an all-zero fraction is left out.
+        text = pc.replace_substring_regex(text, r"\.0+($|[+-])", r"\1")
+    if pa.types.is_timestamp(array.type):
+        text = pc.replace_substring(text, " ", "T", max_replacements=1)
+        if array.type.tz is not None:
+            text = pc.replace_substring_regex(text, r"([+-]\d\d)(\d\d)$", r"\1:\2")
+    return text
+
+
+def _json_default(value: Any) -> Any:
+    if isinstance(value, bytes):
+        return value.hex()
+    if isinstance(value, dt.datetime | dt.date | dt.time):
+        return value.isoformat()
+    return str(value)
+
+
+def _json_text(value: Any) -> str | None:
+    """A nested value as JSON text; a scalar JSON has no type for (bytes as hex, UUID, duration) as plain text."""
+    if value is None:
+        return None
+    if isinstance(value, str):
+        return value
+    if isinstance(value, dict | list | tuple | bool | int | float):
+        return json.dumps(value, default=_json_default, ensure_ascii=False)
+    return str(_json_default(value))
+
+
+def column_for(pid: str, name: str, column: Column) -> PropertyColumn:
     """Encode one attribute column with the narrowest faithful metadata type."""
-    missing = series.isna().to_numpy()
-    dtype = series.dtype
-    if pd.api.types.is_bool_dtype(dtype):
-        if not missing.any():
-            return PropertyColumn(
-                pid, name, {"name": name, "type": "BOOLEAN"}, booleans=series.to_numpy(dtype=bool)
-            )
-        values = np.where(missing, UINT8_NODATA, series.fillna(False).to_numpy(dtype=np.uint8)).astype(
-            np.uint8
-        )
+    array = plain_array(column)
+    kind = array.type
+    missing = array.null_count > 0
+    if pa.types.is_boolean(kind):
+        if not missing:
+            booleans = np.asarray(array.to_numpy(zero_copy_only=False), dtype=bool)
+            return PropertyColumn(pid, name, {"name": name, "type": "BOOLEAN"}, booleans=booleans)
+        values = pc.fill_null(pc.cast(array, pa.uint8()), UINT8_NODATA).to_numpy()
         definition = {"name": name, "type": "SCALAR", "componentType": "UINT8", "noData": UINT8_NODATA}
-        return PropertyColumn(pid, name, definition, fixed=values)
-    if pd.api.types.is_integer_dtype(dtype):
-        present = series.dropna().to_numpy(dtype=np.int64)
-        lo = int(present.min()) if len(present) else 0
-        hi = int(present.max()) if len(present) else 0
-        if np.iinfo(np.int32).min < lo and hi <= np.iinfo(np.int32).max:
-            values32 = series.fillna(INT32_NODATA).to_numpy(dtype=np.int32)
-            definition = {"name": name, "type": "SCALAR", "componentType": "INT32"}
-            if missing.any():
-                definition["noData"] = int(INT32_NODATA)
-            return PropertyColumn(pid, name, definition, fixed=values32)
-        values64 = series.fillna(INT64_NODATA).to_numpy(dtype=np.int64)
-        definition = {"name": name, "type": "SCALAR", "componentType": "INT64"}
-        if missing.any():
-            definition["noData"] = int(INT64_NODATA)
-        return PropertyColumn(pid, name, definition, fixed=values64)
-    if pd.api.types.is_float_dtype(dtype):
-        floats = series.to_numpy(dtype=np.float64, na_value=np.nan)
-        nan = ~np.isfinite(floats)
+        return PropertyColumn(pid, name, definition, fixed=np.asarray(values, dtype=np.uint8))
+    if pa.types.is_integer(kind):
+        extremes = pc.min_max(array)
+        lo = extremes["min"].as_py()
+        hi = extremes["max"].as_py()
+        lo, hi = (0, 0) if lo is None else (lo, hi)
+        if lo > INT32_MIN and hi <= INT32_MAX:
+            target, nodata, component = pa.int32(), INT32_NODATA, "INT32"
+        elif hi <= INT64_MAX:
+            target, nodata, component = pa.int64(), INT64_NODATA, "INT64"
+        else:  # uint64 beyond int64: no metadata integer type holds it faithfully
+            return _string_column(pid, name, array)
+        integers = pc.cast(array, target)
+        definition = {"name": name, "type": "SCALAR", "componentType": component}
+        if missing:
+            integers = pc.fill_null(integers, nodata)
+            definition["noData"] = nodata
+        fixed = np.asarray(integers.to_numpy(zero_copy_only=False), dtype=target.to_pandas_dtype())
+        return PropertyColumn(pid, name, definition, fixed=fixed)
+    if pa.types.is_floating(kind):
+        floats = np.asarray(pc.cast(array, pa.float64()).to_numpy(zero_copy_only=False), dtype=np.float64)
+        bad = ~np.isfinite(floats)
         definition = {"name": name, "type": "SCALAR", "componentType": "FLOAT64"}
-        if nan.any():
+        if bad.any():
             sentinel = _sentinel(floats, [FLOAT_NODATA, -9999.0, -1e300])
             if sentinel is None:
-                return _string_column(pid, name, series)
-            floats = np.where(nan, sentinel, floats)
+                # Every sentinel is a real value: text, with NaN and null as '' (infinities stay 'inf').
+                return _string_column(pid, name, pa.array(floats, from_pandas=True))
+            floats = np.where(bad, sentinel, floats)
             definition["noData"] = sentinel
-        return PropertyColumn(pid, name, definition, fixed=floats.astype(np.float64))
-    if pd.api.types.is_datetime64_any_dtype(dtype):
-        iso = series.map(lambda v: v.isoformat() if pd.notna(v) else None)
-        return _string_column(pid, name, iso)
-    if pd.api.types.is_object_dtype(dtype):
-        sample = series.dropna()
-        if len(sample) and not all(isinstance(v, str) for v in sample.iloc[:100]):
-            converted = series.map(
-                lambda v: (
-                    None
-                    if v is None or (isinstance(v, float) and np.isnan(v))
-                    else (v if isinstance(v, str) else json.dumps(v, default=str, ensure_ascii=False))
-                )
-            )
-            return _string_column(pid, name, converted)
-    return _string_column(pid, name, series)
+        return PropertyColumn(pid, name, definition, fixed=floats)
+    if pa.types.is_timestamp(kind) or pa.types.is_date(kind) or pa.types.is_time(kind):
+        return _string_column(pid, name, _iso(array))
+    if is_text(kind) or pa.types.is_decimal(kind) or pa.types.is_null(kind):
+        return _string_column(pid, name, array)
+    text = pa.array([_json_text(value) for value in array.to_pylist()], type=pa.large_string())
+    return _string_column(pid, name, text)
 
 
 def build_columns(
-    source_ids: npt.NDArray[np.object_],
+    source_ids: Column,
     height: npt.NDArray[np.float64],
-    height_rule: npt.NDArray[np.object_],
-    attributes: pd.DataFrame,
+    height_rule: Column,
+    attributes: pa.Table,
 ) -> list[PropertyColumn]:
-    """twin's own properties (source_id, height, height_rule) followed by every source attribute."""
+    """twin's own properties (source_id, height, height_rule) followed by every source attribute.
+
+    All inputs are aligned row by row and already in tile order.
+    """
     taken = {"source_id", "height", "height_rule"}
     columns = [
-        _string_column("source_id", "source id", pd.Series(source_ids, dtype="string"), "id of the source feature"),
+        _string_column("source_id", "source id", source_ids, "id of the source feature"),
         PropertyColumn(
             "height", "height", {"name": "height (m)", "type": "SCALAR", "componentType": "FLOAT32",
                                  "description": "building height used for the model, metres"},
-            fixed=height.astype(np.float32),
+            fixed=np.asarray(height, dtype=np.float32),
         ),
-        _string_column("height_rule", "height rule", pd.Series(height_rule, dtype="string"),
+        _string_column("height_rule", "height rule", height_rule,
                        "where the height came from: attribute:<name>, storeys or default"),
     ]  # fmt: skip
-    for name in attributes.columns:
+    for index, name in enumerate(attributes.column_names):
         pid = property_id(str(name), taken)
-        columns.append(column_for(pid, str(name), attributes[name]))
+        columns.append(column_for(pid, str(name), attributes.column(index)))
     return columns
 
 
