@@ -6,7 +6,7 @@ from pathlib import Path
 
 import pytest
 
-import twin.pipeline
+import twin.registrar
 from twin.catalog import Catalog
 from twin.errors import PublishError
 from twin.pipeline import IngestOptions, ingest
@@ -18,7 +18,7 @@ SAMPLE = Path(__file__).resolve().parents[1] / "data" / "samples" / "halle-altst
 @pytest.fixture
 def always_registrar(monkeypatch: pytest.MonkeyPatch) -> None:
     # Every input counts as large: the helper process does the publishing.
-    monkeypatch.setattr(twin.pipeline, "REGISTRAR_MIN_BYTES", 0)
+    monkeypatch.setattr(twin.registrar, "REGISTRAR_MIN_BYTES", 0)
 
 
 def test_helper_process_registers_and_keeps_curated_metadata(tmp_path: Path, always_registrar: None) -> None:

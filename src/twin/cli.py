@@ -139,17 +139,24 @@ def ingest(
     report: Annotated[Path | None, typer.Option(help="also write the ingest report to this file")] = None,
 ) -> None:
     """Turn building footprints into a published 3D Tiles layer."""
-    _batch_process()
-    from twin.ingest.footprints import FootprintOptions
-    from twin.pipeline import IngestOptions
-    from twin.pipeline import ingest as run_ingest
-
     if heights not in ("auto", "ground", "source"):
         err.print("[bold red]error:[/] --heights must be auto, ground or source")
         raise typer.Exit(2)
     if compression not in ("meshopt", "none"):
         err.print("[bold red]error:[/] --compression must be meshopt or none")
         raise typer.Exit(2)
+    _batch_process()
+    from twin.ingest import prefetch
+    from twin.registrar import Registrar, large_input
+
+    # The catalog's helper process and the reading of the input start first, so that they overlap the
+    # imports below.
+    registrar = Registrar() if large_input(list(sources)) else None
+    prefetch.start(list(sources))
+    from twin.ingest.footprints import FootprintOptions
+    from twin.pipeline import IngestOptions
+    from twin.pipeline import ingest as run_ingest
+
     options = IngestOptions(
         layer_id=layer,
         title=title,
@@ -177,7 +184,7 @@ def ingest(
                     tasks[stage] = bar.add_task(stage, total=total)
                 bar.update(tasks[stage], completed=done, total=total)
 
-            result = run_ingest(list(sources), options, settings, progress)
+            result = run_ingest(list(sources), options, settings, progress, registrar)
     except TwinError as exc:
         _fail(exc)
         return

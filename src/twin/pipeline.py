@@ -30,7 +30,7 @@ from twin.geo.frame import column_major, enu_basis, enu_to_ecef_matrix
 from twin.ingest.footprints import FootprintOptions, read_footprints
 from twin.ingest.model import Footprints, IngestLog
 from twin.ingest.rings import Rings, ragged_gather
-from twin.registrar import Registrar, open_catalog, register
+from twin.registrar import Registrar, large_input, open_catalog, register
 from twin.settings import Settings
 from twin.tiles import publish as publishing
 from twin.tiles.glb import Compression, encode_glb
@@ -65,29 +65,29 @@ def _no_progress(stage: str, done: int, total: int) -> None:
 
 
 def ingest(
-    paths: list[Path], options: IngestOptions, settings: Settings, progress: Progress = _no_progress
+    paths: list[Path],
+    options: IngestOptions,
+    settings: Settings,
+    progress: Progress = _no_progress,
+    registrar: Registrar | None = None,
 ) -> dict[str, Any]:
     """Ingest footprint files as a 3D Tiles layer, publish it atomically, register it; return the report.
 
-    On any error nothing is published and the previous version of the layer stays current.
+    On any error nothing is published and the previous version of the layer stays current. `registrar`,
+    if given, is a helper process already preparing the catalog for these settings (the CLI starts one
+    before its imports); large inputs get one anyway.
     """
     started = time.perf_counter()
     timings: dict[str, float] = {}
     layer_id = publishing.check_layer_id(options.layer_id)
     # A large ingest prepares the catalog in a helper process while this one reads (see twin.registrar).
-    registrar = Registrar(settings) if _input_bytes(paths) >= REGISTRAR_MIN_BYTES else None
+    if registrar is None and large_input(paths):
+        registrar = Registrar(settings)
     try:
         return _ingest(paths, options, settings, progress, layer_id, registrar, started, timings)
     finally:
         if registrar is not None:
             registrar.close()
-
-
-REGISTRAR_MIN_BYTES = 4 << 20  # inputs this large take over a second: time enough for the helper to get ready
-
-
-def _input_bytes(paths: list[Path]) -> int:
-    return sum(path.stat().st_size for path in paths if path.is_file())
 
 
 def _ingest(

@@ -18,11 +18,20 @@ import pickle
 import subprocess
 import sys
 from pathlib import Path
-from typing import Any, BinaryIO
+from typing import TYPE_CHECKING, Any, BinaryIO
 
 from twin.errors import PublishError, TwinError
-from twin.settings import Settings
-from twin.tiles import publish as publishing
+
+if TYPE_CHECKING:  # imported where used: the CLI starts a Registrar before it imports anything heavy
+    from twin.settings import Settings
+
+# Inputs this large take over a second to ingest: time enough for the helper to get ready.
+REGISTRAR_MIN_BYTES = 4 << 20
+
+
+def large_input(paths: list[Path]) -> bool:
+    """Whether an ingest of these files is worth a Registrar."""
+    return sum(path.stat().st_size for path in paths if path.is_file()) >= REGISTRAR_MIN_BYTES
 
 
 def register(
@@ -39,6 +48,7 @@ def register(
     `fields` are the ingest's title, group, attribution and licence (empty: keep what the catalog has).
     """
     from twin.catalog import LayerRecord
+    from twin.tiles import publish as publishing
 
     previous = publishing.current_version(settings.data_dir, layer_id)
     try:
@@ -94,6 +104,10 @@ def _serve(requests: BinaryIO, answers: BinaryIO) -> None:
     except EOFError:
         return
     catalog: Any = None
+    if settings is None:  # the CLI's case: settings from the environment, as the ingest reads them
+        from twin.settings import Settings
+
+        settings = Settings()
     failure: BaseException | None = None
     try:
         catalog = open_catalog(settings)
@@ -120,7 +134,8 @@ def _serve(requests: BinaryIO, answers: BinaryIO) -> None:
 class Registrar:
     """`register` in a helper process that prepares the catalog while the ingest runs."""
 
-    def __init__(self, settings: Settings) -> None:
+    def __init__(self, settings: Settings | None = None) -> None:
+        """Start the helper; without `settings` it reads them from the environment (TWIN_*)."""
         self._process = subprocess.Popen(
             [sys.executable, "-m", "twin.registrar"], stdin=subprocess.PIPE, stdout=subprocess.PIPE
         )

@@ -26,6 +26,7 @@ from pyproj import CRS, Transformer
 
 from twin.errors import CRSError, InputError
 from twin.geo.crs import is_metric_projected, local_metric_crs, parse_crs, split_crs
+from twin.ingest import prefetch
 from twin.ingest.attributes import building_heights, source_ids
 from twin.ingest.detect import FOOTPRINT_FORMATS, SourceFormat, detect_format
 from twin.ingest.model import Footprints, IngestLog, empty_rows, take_rows
@@ -105,7 +106,9 @@ def _read_geoparquet(path: Path) -> SourceTable:
     geo = json.loads(meta[b"geo"])
     primary = str(geo["primary_column"])
     info = geo["columns"][primary]
-    table = handle.read()
+    table = prefetch.take(path)
+    if table is None:
+        table = handle.read()
     # Geometry columns and their bbox "covering" columns are not attributes.
     drop = set(geo.get("columns", {}))
     for column_info in geo.get("columns", {}).values():
