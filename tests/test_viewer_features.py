@@ -18,6 +18,7 @@ from typing import Any
 import geopandas as gpd
 import numpy as np
 import pytest
+import shapely
 import uvicorn
 from pyproj import Geod
 from test_viewer import Page, free_port
@@ -230,7 +231,7 @@ def test_measure_roof_diagonal(viewer: Page, city: tuple[str, Path]) -> None:
     page = viewer.page
     features = building_ids(city[1])
     building = features[features["source_id"] == BUILDING].iloc[0]
-    ring = np.asarray(building.geometry.geoms[0].exterior.coords)[:4]
+    ring = np.asarray(shapely.get_parts(building.geometry)[0].exterior.coords)[:4]
     centre = ring.mean(axis=0)
     # Two opposite roof corners, moved 1 m towards the centre so the click hits the roof.
     geod = Geod(ellps="WGS84")

@@ -30,7 +30,7 @@ from twin.ingest import prefetch
 from twin.ingest.attributes import building_heights, source_ids
 from twin.ingest.detect import FOOTPRINT_FORMATS, SourceFormat, detect_format
 from twin.ingest.model import Footprints, IngestLog, empty_rows, take_rows
-from twin.ingest.repair import repair_footprints_parallel, repair_rings
+from twin.ingest.repair import repair_footprints_parallel, repair_rings_parallel
 from twin.ingest.rings import Rings, rings_from_geometries
 from twin.ingest.wkb import as_wkb_array, decode_polygons, decode_shapely, wkb_kinds
 
@@ -263,7 +263,7 @@ def _repair(
     decoded: Decoded, ids: npt.NDArray[np.object_], log: IngestLog
 ) -> tuple[Rings, npt.NDArray[np.int64]]:
     """Repaired open rings of one source and the source row of each kept building."""
-    rings, kept = repair_rings(decoded.rings, ids[decoded.polygon_rows], log)
+    rings, kept = repair_rings_parallel(decoded.rings, ids[decoded.polygon_rows], log)
     parts, rows = [rings], [decoded.polygon_rows[kept]]
     if len(decoded.other):
         repaired, keep = repair_footprints_parallel(decoded.other, ids[decoded.other_rows], log)

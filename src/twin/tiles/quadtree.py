@@ -62,42 +62,71 @@ def build_quadtree(
     max_vertices: int = MAX_VERTICES_PER_LEAF,
     max_leaf_size: float = MAX_LEAF_SIZE,
 ) -> QuadNode:
-    """Split the square around `centres` (N, 2 metres) until every leaf fits both budgets."""
+    """Split the square around `centres` (N, 2 metres) until every leaf fits both budgets.
+
+    Buildings are sorted once by the Morton (Z-order) code of their centre at the deepest level, which is
+    the quadtree's depth-first order: every node is then a contiguous run of that order, its children are
+    found by binary search and its budgets by prefix sums. No per-node pass over the buildings.
+    """
     lo = centres.min(axis=0)
     hi = centres.max(axis=0)
     size = float(max(hi - lo)) or 1.0
     # A square root cell so that children stay square.
     origin = lo - 1e-6
     size = size * (1 + 1e-9) + 2e-6
+    cells = 1 << MAX_DEPTH
+    ix = np.clip(((centres[:, 0] - origin[0]) * (cells / size)).astype(np.int64), 0, cells - 1)
+    iy = np.clip(((centres[:, 1] - origin[1]) * (cells / size)).astype(np.int64), 0, cells - 1)
+    code = _interleave(ix, iy)
+    order = np.argsort(code, kind="stable")
+    codes = code[order]
+    vertices = np.zeros(len(order) + 1, dtype=np.int64)
+    np.cumsum(np.asarray(vertex_counts, dtype=np.int64)[order], out=vertices[1:])
 
-    def split(node: QuadNode, index: IntArray, x0: float, y0: float, cell: float) -> None:
-        total_vertices = int(vertex_counts[index].sum())
-        fits = len(index) <= max_buildings and total_vertices <= max_vertices and cell <= max_leaf_size
-        if fits or len(index) <= 1:
-            node.buildings = index
+    def split(node: QuadNode, a: int, b: int, cell: float) -> None:
+        count = b - a
+        fits = count <= max_buildings and vertices[b] - vertices[a] <= max_vertices and cell <= max_leaf_size
+        if fits or count <= 1:
+            node.buildings = order[a:b]
             return
-        half = cell / 2
-        pts = centres[index]
-        east = pts[:, 0] >= x0 + half
-        north = pts[:, 1] >= y0 + half
-        quadrant = east.astype(np.int64) + 2 * north.astype(np.int64)
-        if node.level >= MAX_DEPTH or (np.all(quadrant == quadrant[0]) and cell < 1e-3):
+        level = node.level
+        quadrant = (
+            (codes[a:b] >> np.uint64(2 * (MAX_DEPTH - level - 1))) & np.uint64(3)
+            if level < MAX_DEPTH
+            else None
+        )
+        if quadrant is None or (cell < 1e-3 and quadrant[0] == quadrant[-1]):
             # Coincident centres cannot be separated spatially: split the list instead.
-            halves = np.array_split(index, 2)
-            for k, part in enumerate(halves):
-                child = QuadNode(node.level + 1, node.x * 2 + k, node.y * 2)
+            middle = a + count // 2
+            for k, (start, stop) in enumerate(((a, middle), (middle, b))):
+                child = QuadNode(level + 1, node.x * 2 + k, node.y * 2)
                 node.children.append(child)
-                split(child, part, x0, y0, cell)
+                split(child, start, stop, cell)
             return
+        # Codes share the node's prefix, so the quadrants (2 bits: north, east) are sorted within the run.
+        bounds = a + np.searchsorted(quadrant, np.arange(5, dtype=np.uint64))
         for q in range(4):
-            members = index[quadrant == q]
-            if len(members) == 0:
+            start, stop = int(bounds[q]), int(bounds[q + 1])
+            if start == stop:
                 continue
             dx, dy = q % 2, q // 2
-            child = QuadNode(node.level + 1, node.x * 2 + dx, node.y * 2 + dy)
+            child = QuadNode(level + 1, node.x * 2 + dx, node.y * 2 + dy)
             node.children.append(child)
-            split(child, members, x0 + dx * half, y0 + dy * half, half)
+            split(child, start, stop, cell / 2)
 
     root = QuadNode(0, 0, 0)
-    split(root, np.arange(len(centres), dtype=np.int64), float(origin[0]), float(origin[1]), size)
+    split(root, 0, len(order), size)
     return root
+
+
+def _interleave(ix: IntArray, iy: IntArray) -> npt.NDArray[np.uint64]:
+    """Morton codes: bit k of x at bit 2k, bit k of y at bit 2k+1 (quadrant = east + 2 * north per level)."""
+
+    def spread(values: IntArray) -> npt.NDArray[np.uint64]:
+        v: npt.NDArray[np.uint64] = values.astype(np.uint64)
+        for shift, mask in ((16, 0x0000FFFF0000FFFF), (8, 0x00FF00FF00FF00FF), (4, 0x0F0F0F0F0F0F0F0F),
+                            (2, 0x3333333333333333), (1, 0x5555555555555555)):  # fmt: skip
+            v = (v | (v << np.uint64(shift))) & np.uint64(mask)
+        return v
+
+    return spread(ix) | (spread(iy) << np.uint64(1))
