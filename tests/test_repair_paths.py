@@ -7,27 +7,17 @@ as GEOS alone.
 
 from __future__ import annotations
 
-from pathlib import Path
-
 import numpy as np
 import pyogrio
 import pytest
 import shapely
+from conftest import shared
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
 from twin.ingest.model import IngestLog
 from twin.ingest.repair import repair_footprints, repair_rings
 from twin.ingest.rings import Rings, rings_from_geometries
-
-BRITTANY = (
-    Path(__file__).resolve().parents[2]
-    / "shared"
-    / "data"
-    / "footprints"
-    / "osm-brittany"
-    / "BUILDING.geojson"
-)
 
 
 def _closed_rings(geoms: np.ndarray) -> Rings:
@@ -57,9 +47,9 @@ def _compare(geoms: np.ndarray) -> tuple[int, int]:
     return len(kept), len(geoms)
 
 
-@pytest.mark.skipif(not BRITTANY.exists(), reason="needs ../shared/data/footprints/osm-brittany")
 def test_real_footprints_repair_the_same_either_way() -> None:
-    geoms = np.asarray(pyogrio.read_dataframe(BRITTANY).geometry.array, dtype=object)
+    source = shared("footprints/osm-brittany/BUILDING.geojson")
+    geoms = np.asarray(pyogrio.read_dataframe(source).geometry.array, dtype=object)
     kept, total = _compare(geoms)
     assert total == 2506 and kept > 2490
 
