@@ -156,3 +156,21 @@ def test_cli_ingest_of_geoparquet_loads_neither_pandas_nor_geopandas(tmp_path: P
     assert "pandas.core.frame" not in imported
     assert not {name for name in imported if name.split(".")[0] == "geopandas"}
     assert (tmp_path / "data" / "layers" / "b" / "tileset.json").is_file()
+
+
+@pytest.mark.parametrize("variant", ["geoarrow-encoding", "bbox-covering"])
+def test_geoparquet_1_1_variants(tmp_path: Path, variant: str) -> None:
+    # GeoParquet 1.1 allows native GeoArrow geometry columns and a bbox "covering" column next to the WKB.
+    source = tmp_path / "b.parquet"
+    if variant == "geoarrow-encoding":
+        _frame().to_parquet(source, geometry_encoding="geoarrow")
+    else:
+        _frame().to_parquet(source, write_covering_bbox=True)
+    settings = Settings(data_dir=tmp_path / "data")
+    report = ingest([source], IngestOptions(layer_id="b"), settings)
+    assert report["features_written"] == 6
+    names = {p["name"] for p in report["properties"]}
+    assert "bbox" not in names and "geometry" not in names
+    schema, table = _properties(settings.data_dir / "layers" / "b")
+    assert sorted(table["source_id"]) == [f"DEST{i:04d}" for i in range(6)]
+    assert "baujahr" in schema
