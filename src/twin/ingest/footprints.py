@@ -13,6 +13,7 @@ from __future__ import annotations
 import json
 import re
 import time
+from collections.abc import Callable
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
@@ -222,7 +223,7 @@ def _resolve_crs(source: SourceTable, decoded: Decoded, override: str | None) ->
     return source.crs
 
 
-def _working_crs(crs: CRS, bounds: tuple[float, float, float, float]) -> CRS:
+def _working_crs(crs: CRS, total_bounds: Callable[[], tuple[float, float, float, float]]) -> CRS:
     horizontal, _, _ = split_crs(crs)
     if is_metric_projected(horizontal):
         return horizontal
@@ -231,7 +232,7 @@ def _working_crs(crs: CRS, bounds: tuple[float, float, float, float]) -> CRS:
     to_lonlat = Transformer.from_crs(
         horizontal, horizontal.geodetic_crs or CRS.from_epsg(4326), always_xy=True
     )
-    minx, miny, maxx, maxy = bounds
+    minx, miny, maxx, maxy = total_bounds()
     lon, lat = to_lonlat.transform((minx + maxx) / 2, (miny + maxy) / 2)
     if not (np.isfinite(lon) and np.isfinite(lat)):
         raise CRSError(f"coordinates cannot be placed on the Earth in {crs.name}")
@@ -310,7 +311,7 @@ def read_footprints(paths: list[Path], options: FootprintOptions, log: IngestLog
         sources.append((source, decoded, crs, ids))
     first_source, first_decoded, first_crs, _ = sources[0]
     try:
-        working = _working_crs(first_crs, first_decoded.total_bounds())
+        working = _working_crs(first_crs, first_decoded.total_bounds)
     except CRSError as exc:
         raise CRSError(f"{first_source.path}: {exc}") from exc
 
