@@ -444,10 +444,12 @@ def _write_features(path: Path, buildings: Footprints, lon: FloatArray, lat: Flo
     }  # fmt: skip
     table = pa.table([*arrays, geometry], names=[*names, "geometry"])
     table = table.replace_schema_metadata({"geo": json.dumps(geo)})
-    # LZ4, and no dictionary or statistics for the WKB column (nobody filters on them): 0.07 s instead of
-    # 0.11 s for 100,000 buildings, for 6 % more bytes than snappy with the defaults.
+    # The WKB column stays uncompressed and without dictionary or statistics (nobody filters on them; the
+    # tiles are the compact copy of the geometry), the attributes get LZ4: 0.05 s instead of 0.11 s for
+    # 100,000 buildings with the defaults, for a file 25 % larger.
     plain = [name for name in table.column_names if name != "geometry"]
-    pq.write_table(table, path, compression="lz4", use_dictionary=plain, write_statistics=plain)
+    compression = dict.fromkeys(plain, "lz4") | {"geometry": "none"}
+    pq.write_table(table, path, compression=compression, use_dictionary=plain, write_statistics=plain)
 
 
 __all__ = ["IngestOptions", "ingest"]
