@@ -9,6 +9,7 @@ import numpy as np
 import pytest
 import shapely
 import tilecheck
+from pyproj import Transformer
 
 from twin.errors import InputError
 from twin.pipeline import IngestOptions, ingest
@@ -51,6 +52,31 @@ def test_an_outline_with_more_vertices_than_16_bit_indices_hold(tmp_path: Path) 
     index_accessor = glb.gltf["accessors"][glb.gltf["meshes"][0]["primitives"][0]["indices"]]
     assert index_accessor["componentType"] == 5125  # UNSIGNED_INT: 100,000 vertices
     tilecheck.assert_gltf_valid([big])
+
+
+def test_a_building_too_long_for_16_bit_positions_gets_float_positions(tmp_path: Path) -> None:
+    # 1.2 km long (an airport terminal): a 16-bit grid over it would step more than 1 cm, so the tile keeps
+    # float32 positions; every vertex must still come back where PROJ puts it.
+    hall = shapely.Polygon(
+        [(X0, Y0), (X0 + 1200, Y0), (X0 + 1200, Y0 + 80), (X0 + 600, Y0 + 40), (X0, Y0 + 80)]
+    )
+    report = _ingest(tmp_path, [hall], layer="f")
+    assert report["features_written"] == 1
+    [path] = _check(tmp_path, "f")
+    glb = tilecheck.read_glb(path)
+    primitive = glb.gltf["meshes"][0]["primitives"][0]
+    assert glb.gltf["accessors"][primitive["attributes"]["POSITION"]]["componentType"] == 5126  # FLOAT
+    tilecheck.assert_gltf_valid([path])
+    decoded = tilecheck.tile_positions_ecef(
+        tmp_path / "data" / "layers" / "f" / "tileset.json", path, glb=glb
+    )
+    ring = np.asarray(hall.exterior.coords)[:-1]
+    to_ecef = Transformer.from_crs("EPSG:25832", "EPSG:4978", always_xy=True)
+    heights = np.repeat([0.0, 10.0], len(ring))  # ground and the default height
+    expected = np.column_stack(to_ecef.transform(np.tile(ring[:, 0], 2), np.tile(ring[:, 1], 2), heights))
+    distance = np.linalg.norm(decoded[:, None, :] - expected[None, :, :], axis=2)
+    # float32 over ±600 m: well under a centimetre; every vertex is a corner and every corner is drawn.
+    assert distance.min(axis=1).max() < 0.01 and distance.min(axis=0).max() < 0.01
 
 
 def test_many_buildings_on_one_spot_still_split_into_tiles(tmp_path: Path) -> None:

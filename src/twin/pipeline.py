@@ -16,20 +16,19 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
-import geoarrow.pyarrow as ga
 import numpy as np
 import numpy.typing as npt
 import pyarrow as pa
 import pyarrow.compute as pc
-import pyarrow.parquet as pq
 
 from twin import __version__
 from twin.errors import GeoidGridMissingError
+from twin.features import FEATURES_FILE
+from twin.features_parquet import write_features
 from twin.geo.crs import GeodeticTransform, HeightsMode, VerticalPlan, plan_heights, split_crs
 from twin.geo.frame import column_major, enu_basis, enu_to_ecef_matrix
 from twin.ingest.footprints import FootprintOptions, read_footprints
 from twin.ingest.model import Footprints, IngestLog
-from twin.ingest.rings import Rings, ragged_gather
 from twin.registrar import Registrar, large_input, open_catalog, register
 from twin.settings import Settings
 from twin.tiles import publish as publishing
@@ -171,7 +170,7 @@ def _ingest(
     def meanwhile() -> None:
         # While the workers write tiles: the footprints for the OGC API, and (without a registrar) the
         # catalog opened and migrated if need be, so that only the registration is left for the end.
-        _write_features(staging / "features.parquet", buildings, lon, lat)
+        write_features(staging / FEATURES_FILE, buildings, lon, lat)
         if registrar is None:
             catalog.append(open_catalog(settings))
 
@@ -371,85 +370,6 @@ def _write_layer(
         "tile_bytes_mean": int(np.mean(sizes)),
         "properties": properties,
     }
-
-
-def _geometry_wkb(rings: Rings, lon: FloatArray, lat: FloatArray) -> pa.Array:
-    """Every building as WKB in CRS84: a Polygon when it has one part, else a MultiPolygon."""
-    index, closed_start = rings.closed_vertex_index()
-    x, y = lon[index], lat[index]
-    parts = np.diff(rings.building_polygon_start)
-    if (parts == 1).all():
-        polygons = ga.polygon().from_geobuffers(
-            None, rings.polygon_ring_start.astype(np.int32), closed_start.astype(np.int32), x, y
-        )
-        return ga.as_wkb(polygons).storage
-    single = np.flatnonzero(parts == 1)
-    multi = np.flatnonzero(parts != 1)
-    wkb = []
-    for subset, kind in ((single, "polygon"), (multi, "multipolygon")):
-        sub = rings.take(subset)
-        sub_lonlat = _subset_vertices(rings, subset)
-        sub_index, sub_closed = sub.closed_vertex_index()
-        sx, sy = lon[sub_lonlat][sub_index], lat[sub_lonlat][sub_index]
-        if kind == "polygon":
-            array = ga.polygon().from_geobuffers(
-                None, sub.polygon_ring_start.astype(np.int32), sub_closed.astype(np.int32), sx, sy
-            )
-        else:
-            array = ga.multipolygon().from_geobuffers(
-                None,
-                sub.building_polygon_start.astype(np.int32),
-                sub.polygon_ring_start.astype(np.int32),
-                sub_closed.astype(np.int32),
-                sx,
-                sy,
-            )
-        wkb.append(ga.as_wkb(array).storage)
-    joined = pa.concat_arrays(wkb)
-    inverse = np.empty(len(parts), dtype=np.int64)
-    inverse[np.concatenate([single, multi])] = np.arange(len(parts))
-    return joined.take(pa.array(inverse))
-
-
-def _subset_vertices(rings: Rings, buildings: npt.NDArray[np.int64]) -> npt.NDArray[np.int64]:
-    """Vertex indices of these buildings, in order (as `rings.take(buildings)` lays them out)."""
-    starts = rings.building_vertex_start
-    return ragged_gather(starts[buildings], starts[buildings + 1] - starts[buildings])
-
-
-def _write_features(path: Path, buildings: Footprints, lon: FloatArray, lat: FloatArray) -> None:
-    """Footprints in CRS84 with their attributes, for the OGC API Features endpoints (GeoParquet 1.0)."""
-    geometry = _geometry_wkb(buildings.rings, lon, lat)
-    own = {
-        "source_id": buildings.ids.cast(pa.string()),
-        "height": pa.array(buildings.height),
-        "height_rule": buildings.height_rule.cast(pa.string()),
-    }
-    attributes = buildings.attributes
-    names = [*own, *(n for n in attributes.column_names if n not in own and n != "geometry")]
-    arrays = [own[n] if n in own else attributes.column(n) for n in names]
-    types = sorted(
-        {
-            "Polygon" if k == 1 else "MultiPolygon"
-            for k in np.unique(np.diff(buildings.rings.building_polygon_start))
-        }
-    )
-    geo = {
-        "version": "1.0.0",
-        "primary_column": "geometry",
-        "columns": {"geometry": {
-            "encoding": "WKB", "geometry_types": types,
-            "bbox": [float(lon.min()), float(lat.min()), float(lon.max()), float(lat.max())],
-        }},  # no "crs": GeoParquet's default, OGC:CRS84
-    }  # fmt: skip
-    table = pa.table([*arrays, geometry], names=[*names, "geometry"])
-    table = table.replace_schema_metadata({"geo": json.dumps(geo)})
-    # The WKB column stays uncompressed and without dictionary or statistics (nobody filters on them; the
-    # tiles are the compact copy of the geometry), the attributes get LZ4: 0.05 s instead of 0.11 s for
-    # 100,000 buildings with the defaults, for a file 25 % larger.
-    plain = [name for name in table.column_names if name != "geometry"]
-    compression = dict.fromkeys(plain, "lz4") | {"geometry": "none"}
-    pq.write_table(table, path, compression=compression, use_dictionary=plain, write_statistics=plain)
 
 
 __all__ = ["IngestOptions", "ingest"]

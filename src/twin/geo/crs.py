@@ -203,7 +203,7 @@ class GeodeticTransform:
         n = len(x)
         if n == 0:
             return np.empty(0), np.empty(0), np.empty(0)
-        zz = z if (self.three_d and z is not None) else np.zeros(n) if self.three_d else x
+        zz = (z if z is not None else np.zeros(n)) if self.three_d else None
         # PROJ releases the GIL while transforming: two chunks use both cores.
         chunks = 2 if n > 200_000 else 1
         bounds = np.linspace(0, n, chunks + 1).astype(int)
@@ -213,10 +213,11 @@ class GeodeticTransform:
 
         def work(i: int) -> None:
             a, b = bounds[i], bounds[i + 1]
-            xs, ys, zs = x[a:b], y[a:b], zz[a:b]
+            xs, ys = x[a:b], y[a:b]
             if b - a == 1:  # pyproj takes a one-element array for a scalar point (deprecated in numpy)
-                xs, ys, zs = np.repeat(xs, 2), np.repeat(ys, 2), np.repeat(zs, 2)
-            if self.three_d:
+                xs, ys = np.repeat(xs, 2), np.repeat(ys, 2)
+            if zz is not None:
+                zs = zz[a:b] if b - a > 1 else np.repeat(zz[a:b], 2)
                 lo, la, hh = self.transformer.transform(xs, ys, zs, errcheck=False)
                 h[a:b] = hh[: b - a]
             else:  # heights are not used: the 2D call is 10 % cheaper

@@ -59,14 +59,6 @@ class EnuBasis:
             out.append(value)
         return out
 
-    def slice(self, start: int, stop: int) -> EnuBasis:
-        """The points [start, stop)."""
-        cut = slice(start, stop)
-        return EnuBasis(
-            (self.origin[0][cut], self.origin[1][cut], self.origin[2][cut]),
-            (self.up[0][cut], self.up[1][cut], self.up[2][cut]),
-        )
-
 
 def enu_basis(lon: FloatArray, lat: FloatArray, lon0: float, lat0: float, h0: float = 0.0) -> EnuBasis:
     """The EnuBasis of points at lon/lat (degrees) in the ENU frame at (lon0, lat0, h0)."""
@@ -113,17 +105,6 @@ def enu_basis(lon: FloatArray, lat: FloatArray, lon0: float, lat0: float, h0: fl
     return EnuBasis((bases[0], bases[1], bases[2]), (ups[0], ups[1], ups[2]))
 
 
-def geodetic_to_enu(
-    lon: FloatArray, lat: FloatArray, heights: list[FloatArray], lon0: float, lat0: float, h0: float = 0.0
-) -> list[FloatArray]:
-    """ENU metres (N, 3) at (lon0, lat0, h0) for the same lon/lat (degrees) at several ellipsoidal heights.
-
-    Exact (geodetic → ECEF → ENU, see EnuBasis); the trigonometry is shared between the heights.
-    """
-    basis = enu_basis(lon, lat, lon0, lat0, h0)
-    return [np.column_stack(basis.at(np.asarray(h, dtype=np.float64))) for h in heights]
-
-
 def enu_rotation(lon0: float, lat0: float) -> FloatArray:
     """3x3 matrix whose rows are the east, north and up unit vectors (in ECEF) at lon0/lat0 degrees."""
     lam = np.radians(lon0)
@@ -149,31 +130,6 @@ def enu_to_ecef_matrix(lon0: float, lat0: float, h0: float = 0.0) -> FloatArray:
     return matrix
 
 
-def ecef_to_enu(ecef: FloatArray, lon0: float, lat0: float, h0: float = 0.0) -> FloatArray:
-    """ENU metres (N, 3) at (lon0, lat0, h0) from ECEF metres (N, 3)."""
-    rotation = enu_rotation(lon0, lat0)
-    origin = geodetic_to_ecef(np.array([lon0]), np.array([lat0]), np.array([h0]))[0]
-    dx = ecef[:, 0] - origin[0]
-    dy = ecef[:, 1] - origin[1]
-    dz = ecef[:, 2] - origin[2]
-    # Written out per component: ~3x faster than a (N, 3) @ (3, 3) matmul for large N.
-    result = np.empty_like(ecef)
-    for row in range(3):
-        r = rotation[row]
-        result[:, row] = r[0] * dx + r[1] * dy + r[2] * dz
-    return result
-
-
 def column_major(matrix: FloatArray) -> list[float]:
     """A 4x4 matrix as the 16 column-major numbers 3D Tiles and glTF expect."""
     return [float(v) for v in matrix.T.reshape(-1)]
-
-
-def column_bounds(points: FloatArray) -> tuple[FloatArray, FloatArray]:
-    """Per-column minimum and maximum of an (N, k) array.
-
-    Column by column: numpy's axis-0 reduction of a C-ordered (N, 3) array is ~10x slower (measured).
-    """
-    lo = np.array([points[:, k].min() for k in range(points.shape[1])])
-    hi = np.array([points[:, k].max() for k in range(points.shape[1])])
-    return lo, hi

@@ -31,7 +31,7 @@ from twin.ingest import prefetch
 from twin.ingest.attributes import building_heights, source_ids
 from twin.ingest.detect import FOOTPRINT_FORMATS, SourceFormat, detect_format
 from twin.ingest.model import Footprints, IngestLog, empty_rows, take_rows
-from twin.ingest.repair import repair_footprints_parallel, repair_rings_parallel
+from twin.ingest.repair import repair_footprints_parallel, repair_rings_in_halves
 from twin.ingest.rings import Rings, rings_from_geometries
 from twin.ingest.wkb import as_wkb_array, decode_polygons, decode_shapely, wkb_kinds
 
@@ -264,16 +264,12 @@ def _repair(
     decoded: Decoded, ids: npt.NDArray[np.object_], log: IngestLog
 ) -> tuple[Rings, npt.NDArray[np.int64]]:
     """Repaired open rings of one source and the source row of each kept building."""
-    rings, kept = repair_rings_parallel(decoded.rings, ids[decoded.polygon_rows], log)
+    rings, kept = repair_rings_in_halves(decoded.rings, ids[decoded.polygon_rows], log)
     parts, rows = [rings], [decoded.polygon_rows[kept]]
     if len(decoded.other):
         repaired, keep = repair_footprints_parallel(decoded.other, ids[decoded.other_rows], log)
         parts.append(rings_from_geometries(repaired[keep], include_z=decoded.has_z))
         rows.append(decoded.other_rows[keep])
-    if decoded.has_z:
-        for part in parts:
-            if part.z is None:
-                part.z = np.full(len(part.xy), np.nan)
     return Rings.concat(parts), np.concatenate(rows)
 
 
@@ -333,11 +329,7 @@ def read_footprints(paths: list[Path], options: FootprintOptions, log: IngestLog
         id_parts.append(ids)
         offset += len(source.wkb)
     has_z = any(d.has_z for _, d, _, _ in sources)
-    if has_z:
-        for part in ring_parts:
-            if part.z is None:
-                part.z = np.full(len(part.xy), np.nan)
-    rings = Rings.concat(ring_parts)
+    rings = Rings.concat(ring_parts)  # NaN z for the vertices of files without z
     rows = np.concatenate(row_parts)
     if len(tables) == 1:
         table = tables[0]

@@ -16,7 +16,9 @@ multi-part buildings, very long rings — goes through `repair_footprints`, the 
 from __future__ import annotations
 
 import os
+from collections.abc import Callable
 from concurrent.futures import ThreadPoolExecutor
+from typing import TypeVar
 
 import numpy as np
 import numpy.typing as npt
@@ -157,25 +159,35 @@ def repair_footprints(
 
 
 PARALLEL_MIN_FEATURES = 20_000
+Result = TypeVar("Result")
+
+
+def _in_two_halves(
+    n: int, log: IngestLog, run: Callable[[int, int, IngestLog], Result]
+) -> list[Result] | None:
+    """`run(start, stop, log)` on the two halves of n features in two threads (numpy and GEOS release the
+    GIL in their loops), each with its own log, merged into `log`; None where that is not worth it."""
+    if n < PARALLEL_MIN_FEATURES or (os.cpu_count() or 1) < 2:
+        return None
+    half = n // 2
+    logs = [IngestLog(), IngestLog()]
+    with ThreadPoolExecutor(2) as pool:
+        results = list(pool.map(lambda k: run(*((0, half), (half, n))[k], logs[k]), range(2)))
+    for part in logs:
+        log.merge(part)
+    return results
 
 
 def repair_footprints_parallel(
     geoms: GeomArray, ids: npt.NDArray[np.object_], log: IngestLog
 ) -> tuple[GeomArray, npt.NDArray[np.bool_]]:
-    """`repair_footprints` over chunks in threads: shapely's vectorised calls release the GIL."""
-    workers = min(2, os.cpu_count() or 1)
-    if len(geoms) < PARALLEL_MIN_FEATURES or workers < 2:
+    """`repair_footprints`, in two threads for large inputs."""
+    halves = _in_two_halves(
+        len(geoms), log, lambda a, b, part_log: repair_footprints(geoms[a:b], ids[a:b], part_log)
+    )
+    if halves is None:
         return repair_footprints(geoms, ids, log)
-    bounds = np.linspace(0, len(geoms), workers + 1).astype(int)
-    logs = [IngestLog() for _ in range(workers)]
-    with ThreadPoolExecutor(workers) as pool:
-        results = list(pool.map(
-            lambda k: repair_footprints(geoms[bounds[k] : bounds[k + 1]], ids[bounds[k] : bounds[k + 1]], logs[k]),
-            range(workers),
-        ))  # fmt: skip
-    for part in logs:
-        log.merge(part)
-    return np.concatenate([r[0] for r in results]), np.concatenate([r[1] for r in results])
+    return np.concatenate([h[0] for h in halves]), np.concatenate([h[1] for h in halves])
 
 
 IdLookup = npt.NDArray[np.object_]
@@ -313,24 +325,17 @@ def repair_rings(closed: Rings, ids: IdLookup, log: IngestLog) -> tuple[Rings, n
     return Rings.concat([fast, slow]), np.concatenate([fast_idx, slow_idx[keep]])
 
 
-def repair_rings_parallel(
+def repair_rings_in_halves(
     closed: Rings, ids: IdLookup, log: IngestLog
 ) -> tuple[Rings, npt.NDArray[np.int64]]:
-    """`repair_rings` on the two halves of the buildings in two threads (numpy and GEOS release the GIL
-    in their loops); the same result as one call, kept buildings in the same order."""
-    n = closed.building_count
-    workers = min(2, os.cpu_count() or 1)
-    if n < PARALLEL_MIN_FEATURES or workers < 2:
+    """`repair_rings`, in two threads for large inputs. The kept buildings come in up to four runs (each
+    half's numpy-settled, then GEOS-repaired ones), with the index of each."""
+
+    def run(start: int, stop: int, part_log: IngestLog) -> tuple[Rings, npt.NDArray[np.int64]]:
+        rings, kept = repair_rings(closed.slice(start, stop)[0], ids[start:stop], part_log)
+        return rings, kept + start
+
+    halves = _in_two_halves(closed.building_count, log, run)
+    if halves is None:
         return repair_rings(closed, ids, log)
-    half = n // 2
-    parts = [(closed.slice(0, half)[0], ids[:half], 0), (closed.slice(half, n)[0], ids[half:], half)]
-    logs = [IngestLog(), IngestLog()]
-    with ThreadPoolExecutor(2) as pool:
-        results = list(pool.map(lambda k: repair_rings(parts[k][0], parts[k][1], logs[k]), range(2)))
-    for part_log in logs:
-        log.merge(part_log)
-    # Each half lists its numpy-settled buildings first, then its GEOS-repaired ones; the caller only
-    # needs every kept building once with its index.
-    rings = Rings.concat([results[0][0], results[1][0]])
-    kept = np.concatenate([results[0][1] + parts[0][2], results[1][1] + parts[1][2]])
-    return rings, kept
+    return Rings.concat([h[0] for h in halves]), np.concatenate([h[1] for h in halves])

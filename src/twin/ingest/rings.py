@@ -58,21 +58,9 @@ class Rings:
         return self.building_count
 
     @cached_property
-    def ring_polygon(self) -> IntArray:
-        """Polygon index of every ring."""
-        return np.repeat(np.arange(len(self.polygon_ring_start) - 1), np.diff(self.polygon_ring_start))
-
-    @cached_property
     def polygon_building(self) -> IntArray:
         """Building index of every polygon."""
         return np.repeat(np.arange(self.building_count), np.diff(self.building_polygon_start))
-
-    @cached_property
-    def ring_is_exterior(self) -> BoolArray:
-        """True for the first ring of every polygon."""
-        out = np.zeros(len(self.ring_start) - 1, dtype=bool)
-        out[self.polygon_ring_start[:-1][np.diff(self.polygon_ring_start) > 0]] = True
-        return out
 
     @cached_property
     def building_vertex_start(self) -> IntArray:

@@ -113,13 +113,13 @@ def encode_glb(
     columns: list[PropertyColumn],
     start: int,
     stop: int,
-    schema: dict[str, Any] | str,
+    schema_json: str,
     generator: str,
     compression: Compression = "meshopt",
 ) -> bytes:
     """The GLB bytes of one tile; rows [start, stop) of `columns` are its features 0..n-1.
 
-    `schema` may be given already serialised (JSON text), which saves encoding it for every tile.
+    `schema_json` is the EXT_structural_metadata schema as JSON text, serialised once for all tiles.
     compression "meshopt" stores the geometry with EXT_meshopt_compression (metadata stays plain, as
     EXT_structural_metadata requires); "none" writes plain buffers any glTF 2.0 reader understands.
     """
@@ -233,16 +233,14 @@ def encode_glb(
         "bufferViews": binary.views,
         "buffers": buffers,
         "extensions": {"EXT_structural_metadata": {
-            "schema": SCHEMA_PLACEHOLDER if isinstance(schema, str) else schema,
+            "schema": SCHEMA_PLACEHOLDER,
             "propertyTables": [{"class": CLASS_ID, "count": stop - start, "properties": properties}],
         }},
     }  # fmt: skip
     if extensions_required:
         document["extensionsRequired"] = extensions_required
     text_str = json.dumps(document, separators=(",", ":"), allow_nan=False)
-    if isinstance(schema, str):
-        text_str = text_str.replace(json.dumps(SCHEMA_PLACEHOLDER), schema, 1)
-    text = text_str.encode("utf-8")
+    text = text_str.replace(json.dumps(SCHEMA_PLACEHOLDER), schema_json, 1).encode("utf-8")
     text += b" " * ((-len(text)) % 8)  # JSON chunk padded with spaces to 8 bytes (EXT_structural_metadata)
     total = 12 + 8 + len(text) + 8 + len(blob)
     return b"".join([

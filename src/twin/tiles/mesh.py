@@ -8,12 +8,13 @@ geometry.
 
 `tile_buffers` builds the vertex streams of many tiles at once in their final form (16-bit quantized
 positions, 8-bit normals, feature ids, local indices), so the per-tile work is slicing and encoding;
-`extrude` is the same mesh in float64, for tiles too large to quantize and for tests.
+`extrude` is the same mesh in float64 (for the property tests); both lay out walls with `wall_corners`.
 """
 
 from __future__ import annotations
 
 from dataclasses import dataclass
+from typing import Any
 
 import mapbox_earcut as earcut
 import numpy as np
@@ -171,6 +172,18 @@ def walls_of(rings: Rings, east: FloatArray, north: FloatArray) -> Walls:
     return Walls(walls, np.take(nxt, walls), normal)
 
 
+def wall_corners(bottom: npt.NDArray[Any], top: npt.NDArray[Any], walls: Walls) -> npt.NDArray[Any]:
+    """The four corners of every wall quad, (W, 4, ...): bottom start, bottom end, top end, top start.
+
+    With WALL_QUAD, the triangles then wind counter-clockwise seen from outside. `bottom` and `top` hold
+    a value per ring vertex (positions, or packed quantized positions).
+    """
+    return np.stack(
+        [np.take(bottom, walls.start, axis=0), np.take(bottom, walls.end, axis=0),
+         np.take(top, walls.end, axis=0), np.take(top, walls.start, axis=0)], axis=1,
+    )  # fmt: skip
+
+
 @dataclass
 class Prisms:
     """Vertex and triangle arrays of LoD1 buildings in float64, in building order.
@@ -194,9 +207,7 @@ def extrude(rings: Rings, bottom_enu: FloatArray, top_enu: FloatArray) -> Prisms
     vertex_building = rings.vertex_building
     walls = walls_of(rings, top_enu[:, 0], top_enu[:, 1])
     n_walls = len(walls.start)
-    wall_positions = np.stack(
-        [bottom_enu[walls.start], bottom_enu[walls.end], top_enu[walls.end], top_enu[walls.start]], axis=1
-    )
+    wall_positions = wall_corners(bottom_enu, top_enu, walls)
     wall_normals = np.zeros((n_walls, 4, 3))
     wall_normals[:, :, :2] = walls.normal[:, None, :]
     base = (np.arange(n_walls, dtype=np.int64) * 4)[:, None, None]
@@ -322,10 +333,7 @@ def tile_buffers(
     tile_wstart = np.searchsorted(walls.start, tile_vstart)
     tile_first = tile_start[:-1]
 
-    wall_positions = np.stack(
-        [np.take(q_bottom, walls.start), np.take(q_bottom, walls.end), np.take(q_top, walls.end),
-         np.take(q_top, walls.start)], axis=1,
-    ).reshape(-1)  # fmt: skip
+    wall_positions = wall_corners(q_bottom, q_top, walls).reshape(-1)
     wall_normals = np.repeat(_pack_normals(walls.normal), 4)
     wall_tile = np.take(tile_of_vertex, walls.start)
     wall_fids = np.repeat(
@@ -360,14 +368,11 @@ def tile_buffers(
             continue
         # Too large for a 1 cm grid: float32 metres around the tile centre.
         centre = (g_lo[t] + g_hi[t]) / 2
-        roof_v = np.arange(v0, v1)
-        wall_v = np.stack([walls.start[w0:w1], walls.end[w0:w1], walls.end[w0:w1], walls.start[w0:w1]], 1)
-        from_bottom = np.tile(np.array([True, True, False, False]), w1 - w0)
-        wall_v = wall_v.reshape(-1)
-        gltf = np.empty((n_roof + len(wall_v), 3))
+        tile_walls = Walls(walls.start[w0:w1], walls.end[w0:w1], walls.normal[w0:w1])
+        gltf = np.empty((n_roof + 4 * (w1 - w0), 3))
         for axis, (component, sign) in enumerate(((0, 1.0), (2, 1.0), (1, -1.0))):
-            walls_at = np.where(from_bottom, bottom[component][wall_v], top[component][wall_v])
-            gltf[:, axis] = sign * np.concatenate([top[component][roof_v], walls_at]) - centre[axis]
+            corners = wall_corners(bottom[component], top[component], tile_walls).reshape(-1)
+            gltf[:, axis] = sign * np.concatenate([top[component][v0:v1], corners]) - centre[axis]
         local_f = gltf.astype(np.float32)
         out.append(TileBuffers(
             local_f, centre.tolist(), None, local_f.max(axis=0).astype(float).tolist(),
