@@ -174,3 +174,18 @@ def test_geoparquet_1_1_variants(tmp_path: Path, variant: str) -> None:
     schema, table = _properties(settings.data_dir / "layers" / "b")
     assert sorted(table["source_id"]) == [f"DEST{i:04d}" for i in range(6)]
     assert "baujahr" in schema
+
+
+@pytest.mark.parametrize("suffix", [".gpkg", ".geojson", ".fgb"])
+def test_container_feature_ids_are_ids_not_attributes(tmp_path: Path, suffix: str) -> None:
+    # Without an id-like column, a container's own feature ids name the buildings; they are not attributes.
+    frame = _frame().drop(columns=["objekt_id"])
+    source = tmp_path / f"b{suffix}"
+    frame.to_file(source)
+    settings = Settings(data_dir=tmp_path / "data")
+    report = ingest([source], IngestOptions(layer_id="b"), settings)
+    names = {p["name"] for p in report["properties"]}
+    assert not names & {"fid", "OGC_FID"}, names
+    _, table = _properties(settings.data_dir / "layers" / "b")
+    ids = sorted(table["source_id"], key=int)
+    assert len(ids) == 6 and len(set(ids)) == 6 and all(i.isdigit() for i in ids)

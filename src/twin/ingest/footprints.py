@@ -139,7 +139,11 @@ def _read_ogr(path: Path, fmt: SourceFormat, source_layer: str | None) -> Source
     if geometry_name not in table.column_names:
         raise InputError(f"{path}: has no geometry column")
     fids = None
-    fid_column = "OGC_FID" if with_fids and "OGC_FID" in table.column_names else None
+    # The container's feature ids come as a column named after its FID column ("fid" in a GeoPackage,
+    # "OGC_FID" elsewhere): ids, not attributes.
+    fid_column = meta.get("fid_column") or "OGC_FID"
+    if not with_fids or fid_column not in table.column_names:
+        fid_column = None
     if fid_column is not None:
         fids = np.asarray(table.column(fid_column).to_numpy().astype(str), dtype=object)
     wkb = as_wkb_array(table.column(geometry_name))
