@@ -10,7 +10,7 @@ from hypothesis import strategies as st
 from twin.ingest.model import IngestLog
 from twin.ingest.repair import repair_rings
 from twin.ingest.rings import rings_from_geometries
-from twin.tiles.mesh import Prisms, extrude
+from twin.tiles.extrude import Prisms, extrude
 
 
 @st.composite

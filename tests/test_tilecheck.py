@@ -776,7 +776,7 @@ def test_request_volume_sample_passes_except_its_slightly_tight_building_box() -
     # The sample's building box is 9.9 cm too low for its model (box top 6.701 + 6.701 = 13.402 m before
     # the tile's 5x scale; the model reaches 13.4218 m): the checker finds it at the default 1 mm.
     with pytest.raises(
-        AssertionError, match=r"744 of 239094 vertices of building\.b3dm lie outside .* 0\.0990 m"
+        AssertionError, match=r"372 of 119547 vertices of building\.b3dm lie outside .* 0\.0990 m"
     ):
         tilecheck.check_tileset(tileset)
     tilecheck.check_tileset(tileset, tolerance=0.1, skipped=skipped)

@@ -1253,6 +1253,8 @@ def scene_positions(glb: Glb) -> FloatArray:
     """Vertex positions of all mesh primitives in the default scene, node transforms applied (glTF y-up).
 
     Quantized (KHR_mesh_quantization) and normalized positions are decoded; float64, shape (N, 3).
+    Primitives of one mesh that share a POSITION accessor (e.g. one primitive per material over the same
+    vertices) share their vertices: each accessor counts once per node.
     """
     gltf = glb.gltf
     scenes = gltf.get("scenes", [])
@@ -1260,6 +1262,7 @@ def scene_positions(glb: Glb) -> FloatArray:
         return np.zeros((0, 3))
     scene = glb.item("scenes", gltf.get("scene", 0))
     chunks: list[FloatArray] = []
+    seen: set[tuple[int, int]] = set()
 
     def visit(node_index: int, parent: FloatArray, path: tuple[int, ...]) -> None:
         if node_index in path:
@@ -1270,8 +1273,10 @@ def scene_positions(glb: Glb) -> FloatArray:
         world = parent @ _node_matrix(node)
         if "mesh" in node:
             for prim in glb.item("meshes", node["mesh"]).get("primitives", []):
-                if "POSITION" in prim.get("attributes", {}):
-                    positions = glb.accessor(prim["attributes"]["POSITION"]).astype(np.float64)
+                position = prim.get("attributes", {}).get("POSITION")
+                if position is not None and (node_index, position) not in seen:
+                    seen.add((node_index, position))
+                    positions = glb.accessor(position).astype(np.float64)
                     chunks.append(_apply(world, positions.reshape(-1, 3)))
         for child in node.get("children", []):
             visit(child, world, (*path, node_index))

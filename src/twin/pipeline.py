@@ -33,7 +33,8 @@ from twin.registrar import Registrar, large_input, open_catalog, register
 from twin.settings import Settings
 from twin.tiles import publish as publishing
 from twin.tiles.glb import Compression, encode_glb
-from twin.tiles.mesh import tile_buffers
+from twin.tiles.extrude import extrude_tiles
+from twin.tiles.mesh import quantize
 from twin.tiles.metadata import build_columns, schema
 from twin.tiles.quadtree import MAX_BUILDINGS_PER_LEAF, QuadNode, build_quadtree
 from twin.tiles.tileset import build_tileset
@@ -246,7 +247,7 @@ def _write_leaf_range(first: int, last: int) -> tuple[list[LeafSummary], float]:
     basis = enu_basis(job["lon"][v0:v1], job["lat"][v0:v1], job["lon0"], job["lat0"])
     bottom = None if job["v_h"] is None else job["v_h"][v0:v1]
     tile_start = np.array([leaf.start - a0 for leaf in leaves] + [b0 - a0], dtype=np.int64)
-    tiles = tile_buffers(rings, basis, bottom, roof, tile_start)
+    tiles = quantize(extrude_tiles(rings, basis, bottom, roof, tile_start))
     folder: Path = job["folder"]
     height: FloatArray = job["height"]
     out: list[LeafSummary] = []

@@ -18,7 +18,16 @@ from typing import IO
 from twin.errors import InputError
 
 # File name endings that a folder or archive is searched for (the content decides the format later).
-CITY_MODEL_SUFFIXES = (".gml", ".xml", ".citygml", ".json", ".city.json", ".jsonl", ".cityjson", ".city.jsonl")
+CITY_MODEL_SUFFIXES = (
+    ".gml",
+    ".xml",
+    ".citygml",
+    ".json",
+    ".city.json",
+    ".jsonl",
+    ".cityjson",
+    ".city.jsonl",
+)
 # A member that claims to inflate more than this many times its compressed size is refused (zip bomb).
 MAX_COMPRESSION_RATIO = 200
 MAX_MEMBER_BYTES = 8 << 30
@@ -81,7 +90,9 @@ def _zip_members(path: Path) -> list[SourceRef]:
         if info.is_dir() or not info.filename.lower().endswith(CITY_MODEL_SUFFIXES):
             continue
         ratio = info.file_size / max(info.compress_size, 1)
-        if info.file_size > MAX_MEMBER_BYTES or (info.file_size > (1 << 24) and ratio > MAX_COMPRESSION_RATIO):
+        if info.file_size > MAX_MEMBER_BYTES or (
+            info.file_size > (1 << 24) and ratio > MAX_COMPRESSION_RATIO
+        ):
             raise InputError(
                 f"{path}: member {info.filename} claims {info.file_size} bytes from {info.compress_size} "
                 "compressed: refused as a possible zip bomb"

@@ -29,6 +29,7 @@ import meshopt
 import numpy as np
 import numpy.typing as npt
 
+from twin.ingest.citymodel import SurfaceClass
 from twin.tiles.mesh import TileBuffers
 from twin.tiles.metadata import CLASS_ID, PropertyColumn
 
@@ -41,7 +42,15 @@ CHUNK_BIN = 0x004E4942
 ARRAY_BUFFER = 34962
 ELEMENT_ARRAY_BUFFER = 34963
 BYTE, UNSIGNED_BYTE, SHORT, UNSIGNED_SHORT, UNSIGNED_INT, FLOAT = 5120, 5121, 5122, 5123, 5125, 5126
-BUILDING_COLOUR = [0.93, 0.92, 0.89, 1.0]
+# Surface colours (linear RGBA base colours), one material per SurfaceClass present in a tile. LoD1 prisms
+# get a light grey roof, so that flat boxes do not pretend to have tiled roofs; city models a brick red.
+Palette = Literal["lod1", "city"]
+WALL_COLOUR = [0.93, 0.92, 0.89, 1.0]
+PALETTES: dict[str, list[list[float]]] = {
+    "lod1": [[0.78, 0.78, 0.76, 1.0], WALL_COLOUR, [0.55, 0.55, 0.55, 1.0], [0.62, 0.68, 0.74, 1.0]],
+    "city": [[0.62, 0.27, 0.2, 1.0], WALL_COLOUR, [0.55, 0.55, 0.55, 1.0], [0.62, 0.68, 0.74, 1.0]],
+}
+MATERIAL_NAMES = [surface.name.lower() for surface in SurfaceClass][: SurfaceClass.UNKNOWN]
 
 
 @dataclass
@@ -116,6 +125,8 @@ def encode_glb(
     schema_json: str,
     generator: str,
     compression: Compression = "meshopt",
+    palette: Palette = "lod1",
+    double_sided: bool = False,
 ) -> bytes:
     """The GLB bytes of one tile; rows [start, stop) of `columns` are its features 0..n-1.
 
@@ -173,20 +184,38 @@ def encode_glb(
 
     small = n_vertices <= 65535
     index_type = UNSIGNED_SHORT if small else UNSIGNED_INT
+    item = 2 if small else 4
     if compression == "meshopt":
         encoded = meshopt.encode_index_buffer(tile.indices)
-        item = 2 if small else 4
-        view = binary.add_compressed(
+        index_view = binary.add_compressed(
             len(tile.indices) * item, encoded, item, len(tile.indices), "TRIANGLES", ELEMENT_ARRAY_BUFFER
         )
         extensions_used.append("EXT_meshopt_compression")
         extensions_required.append("EXT_meshopt_compression")
     else:
         indices = tile.indices.astype(np.uint16) if small else tile.indices
-        view = binary.add(indices.tobytes(), ELEMENT_ARRAY_BUFFER)
-    accessors.append(
-        {"bufferView": view, "componentType": index_type, "count": len(tile.indices), "type": "SCALAR"}
-    )
+        index_view = binary.add(indices.tobytes(), ELEMENT_ARRAY_BUFFER)
+    # One primitive per surface class present: they share the vertex streams, and each reads its range of
+    # the one index buffer (indices are sorted by class), so colouring roofs and walls apart costs no bytes.
+    primitives = []
+    first_index = 0
+    for surface, triangles in enumerate(tile.class_counts):
+        if not triangles:
+            continue
+        accessors.append({
+            "bufferView": index_view, "byteOffset": first_index * item, "componentType": index_type,
+            "count": 3 * triangles, "type": "SCALAR",
+        })  # fmt: skip
+        first_index += 3 * triangles
+        primitives.append({
+            "attributes": {"POSITION": 0, "NORMAL": 1, "_FEATURE_ID_0": 2},
+            "indices": len(accessors) - 1,
+            "material": surface,
+            "mode": 4,
+            "extensions": {"EXT_mesh_features": {"featureIds": [
+                {"featureCount": tile.feature_count, "attribute": 0, "propertyTable": 0}
+            ]}},
+        })  # fmt: skip
 
     properties: dict[str, Any] = {}
     for column in columns:
@@ -212,23 +241,12 @@ def encode_glb(
         "scene": 0,
         "scenes": [{"nodes": [0]}],
         "nodes": [node],
-        "meshes": [{
-            "name": "buildings",
-            "primitives": [{
-                "attributes": {"POSITION": 0, "NORMAL": 1, "_FEATURE_ID_0": 2},
-                "indices": 3,
-                "material": 0,
-                "mode": 4,
-                "extensions": {"EXT_mesh_features": {"featureIds": [
-                    {"featureCount": tile.feature_count, "attribute": 0, "propertyTable": 0}
-                ]}},
-            }],
-        }],
-        "materials": [{
-            "name": "building",
-            "pbrMetallicRoughness": {"baseColorFactor": BUILDING_COLOUR, "metallicFactor": 0.0,
-                                     "roughnessFactor": 1.0},
-        }],
+        "meshes": [{"name": "buildings", "primitives": primitives}],
+        "materials": [
+            {"name": name, "doubleSided": double_sided, "pbrMetallicRoughness": {
+                "baseColorFactor": colour, "metallicFactor": 0.0, "roughnessFactor": 1.0}}
+            for name, colour in zip(MATERIAL_NAMES, PALETTES[palette], strict=True)
+        ],
         "accessors": accessors,
         "bufferViews": binary.views,
         "buffers": buffers,
