@@ -32,8 +32,8 @@ from twin.ingest.model import Footprints, IngestLog
 from twin.registrar import Registrar, large_input, open_catalog, register
 from twin.settings import Settings
 from twin.tiles import publish as publishing
-from twin.tiles.glb import Compression, encode_glb
 from twin.tiles.extrude import extrude_tiles
+from twin.tiles.glb import Compression, encode_glb
 from twin.tiles.mesh import quantize
 from twin.tiles.metadata import build_columns, schema
 from twin.tiles.quadtree import MAX_BUILDINGS_PER_LEAF, QuadNode, build_quadtree

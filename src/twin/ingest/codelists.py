@@ -75,7 +75,9 @@ def _normalised(text: str) -> str:
 def _table(code_list: CodeListName) -> _Table:
     if code_list not in CODE_LISTS:
         raise ValueError(f"unknown code list {code_list!r}; known: {', '.join(CODE_LISTS)}")
-    text = resources.files("twin.ingest").joinpath("codelists", f"{code_list}.csv").read_text(encoding="utf-8")
+    text = (
+        resources.files("twin.ingest").joinpath("codelists", f"{code_list}.csv").read_text(encoding="utf-8")
+    )
     by_code: dict[str, Entry] = {}
     by_name: dict[str, str] = {}
     for row in csv.DictReader(io.StringIO(text)):
@@ -164,14 +166,19 @@ def _roof_type_entry(value: str, code_space: str | None) -> Entry | None:
 
 
 def _labels(
-    code: str | int, code_space: str | None, language: Language, find: Callable[[str, str | None], Entry | None]
+    code: str | int,
+    code_space: str | None,
+    language: Language,
+    find: Callable[[str, str | None], Entry | None],
 ) -> str | None:
     """Labels of one code or of several joined by ';'; an unknown one keeps its code, None if none is known."""
     parts = [part.strip() for part in str(code).split(SEPARATOR) if part.strip()]
     found = [find(part, code_space) for part in parts]
     if not any(found):
         return None
-    return "; ".join(getattr(entry, language) if entry else part for part, entry in zip(parts, found, strict=True))
+    return "; ".join(
+        getattr(entry, language) if entry else part for part, entry in zip(parts, found, strict=True)
+    )
 
 
 def function_label(code: str | int, code_space: str | None = None, language: Language = "de") -> str | None:
