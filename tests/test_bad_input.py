@@ -190,7 +190,7 @@ def test_failed_ingest_keeps_the_previous_version(tmp_path: Path, monkeypatch: p
             raise KeyboardInterrupt("simulated interruption")
         return real(*args, **kwargs)  # type: ignore[arg-type]
 
-    monkeypatch.setattr("twin.pipeline.encode_glb", failing)
+    monkeypatch.setattr("twin.layer_writer.encode_glb", failing)
     many = _write(tmp_path / "many.gpkg", [_square(700000 + 20 * i, 5700000) for i in range(3000)])
     with pytest.raises(KeyboardInterrupt):
         ingest([many], IngestOptions("city", max_buildings_per_tile=100), Settings(data_dir=data))

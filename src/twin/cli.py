@@ -113,7 +113,11 @@ def _fail(exc: TwinError) -> None:
 @app.command()
 def ingest(
     sources: Annotated[
-        list[Path], typer.Argument(help="source files (GeoJSON, GeoPackage, Shapefile, GeoParquet)")
+        list[Path],
+        typer.Argument(
+            help="source files, folders, quoted glob patterns or zip archives: footprints (GeoJSON, GeoPackage, "
+            "Shapefile, GeoParquet, FlatGeobuf) or city models (CityGML 1.0-3.0, CityJSON, CityJSONSeq)"
+        ),
     ],
     layer: Annotated[str, typer.Option("--layer", help="layer id (lower-case letters, digits, - and _)")],
     title: Annotated[str | None, typer.Option(help="layer title shown in the viewer")] = None,
@@ -138,12 +142,18 @@ def ingest(
     group: Annotated[str, typer.Option(help="place in the viewer's layer tree, e.g. 'Gebäude'")] = "",
     attribution: Annotated[str, typer.Option(help="attribution shown with the layer")] = "",
     licence: Annotated[str, typer.Option(help="licence of the data, e.g. dl-de/by-2-0")] = "",
+    lod: Annotated[
+        str | None,
+        typer.Option(
+            help="level of detail of city models, e.g. 2 or 2.2 (default: the highest every building has)"
+        ),
+    ] = None,
     compression: Annotated[
         str, typer.Option(help="meshopt (smallest; CesiumJS reads it) or none (plain glTF for any client)")
     ] = "meshopt",
     report: Annotated[Path | None, typer.Option(help="also write the ingest report to this file")] = None,
 ) -> None:
-    """Turn building footprints into a published 3D Tiles layer."""
+    """Turn building footprints or 3D city models into a published 3D Tiles layer."""
     if heights not in ("auto", "ground", "source"):
         err.print("[bold red]error:[/] --heights must be auto, ground or source")
         raise typer.Exit(2)
@@ -158,6 +168,7 @@ def ingest(
     # imports below.
     registrar = Registrar() if large_input(list(sources)) else None
     prefetch.start(list(sources))
+    from twin.ingest.city_reader import CityOptions
     from twin.ingest.footprints import FootprintOptions
     from twin.pipeline import IngestOptions
     from twin.pipeline import ingest as run_ingest
@@ -169,6 +180,7 @@ def ingest(
             crs=crs, height_attr=height_attr, storeys_attr=storeys_attr, storey_height=storey_height,
             default_height=default_height, id_attr=id_attr, source_layer=source_layer,
         ),
+        city=CityOptions(crs=crs, lod=lod),
         heights=heights,  # type: ignore[arg-type]
         vertical_crs=vertical_crs,
         compression=compression,  # type: ignore[arg-type]
@@ -206,6 +218,8 @@ def ingest(
         out.print(f"  skipped {count}: {reason}", highlight=False)
     for rule, count in result["height_rules"].items():
         out.print(f"  height from {rule}: {count}", highlight=False)
+    for note in result.get("notes", []):
+        out.print(f"  {note}", highlight=False)
     for warning in result["warnings"]:
         err.print(f"[yellow]warning:[/] {warning}", highlight=False, soft_wrap=True)
     out.print(f"  report: {settings.layers_dir / result['layer'] / 'report.json'}", highlight=False)

@@ -8,6 +8,7 @@ building, a MultiPolygon otherwise.
 from __future__ import annotations
 
 import json
+from dataclasses import dataclass
 from pathlib import Path
 
 import geoarrow.pyarrow as ga
@@ -16,7 +17,6 @@ import numpy.typing as npt
 import pyarrow as pa
 import pyarrow.parquet as pq
 
-from twin.ingest.model import Footprints
 from twin.ingest.rings import Rings
 
 FloatArray = npt.NDArray[np.float64]
@@ -50,8 +50,25 @@ def geometry_wkb(rings: Rings, lon: FloatArray, lat: FloatArray) -> pa.Array:
     return pa.concat_arrays(wkb).take(pa.array(inverse))
 
 
-def write_features(path: Path, buildings: Footprints, lon: FloatArray, lat: FloatArray) -> None:
-    """Write the buildings (vertex lon/lat in degrees) with twin's own columns and every source attribute."""
+@dataclass
+class LayerFeatures:
+    """A layer's buildings for the OGC API: footprints (2D rings, vertex i at lon[i], lat[i]) with their rows."""
+
+    rings: Rings
+    lon: FloatArray
+    lat: FloatArray
+    ids: pa.Array
+    height: FloatArray
+    height_rule: pa.Array
+    attributes: pa.Table
+
+    def __len__(self) -> int:
+        return self.rings.building_count
+
+
+def write_features(path: Path, buildings: LayerFeatures) -> None:
+    """Write the buildings (footprints in CRS84) with twin's own columns and every source attribute."""
+    lon, lat = buildings.lon, buildings.lat
     geometry = geometry_wkb(buildings.rings, lon, lat)
     own = {
         "source_id": buildings.ids.cast(pa.string()),

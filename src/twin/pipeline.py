@@ -1,17 +1,17 @@
 """The ingest pipeline: readers → canonical model → heights and frame → mesh → tiles → atomic publish.
 
-This module wires the parts together; each stage lives in its own package (ingest, geo, tiles, catalog).
+This module wires the parts together for both kinds of building input: 2D footprints (extruded to LoD1
+prisms, here) and 3D city models (CityGML, CityJSON: `twin.city_pipeline`). Both end in the same writer
+(`twin.layer_writer`), tileset, features file and publish step (`publish_layer`).
 """
 
 from __future__ import annotations
 
 import json
-import multiprocessing
-import os
 import shutil
 import time
 from collections.abc import Callable
-from concurrent.futures import ProcessPoolExecutor, ThreadPoolExecutor
+from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
@@ -22,22 +22,24 @@ import pyarrow as pa
 import pyarrow.compute as pc
 
 from twin import __version__
-from twin.errors import GeoidGridMissingError
+from twin.errors import GeoidGridMissingError, InputError
 from twin.features import FEATURES_FILE
-from twin.features_parquet import write_features
+from twin.features_parquet import LayerFeatures, write_features
 from twin.geo.crs import GeodeticTransform, HeightsMode, VerticalPlan, plan_heights, split_crs
-from twin.geo.frame import column_major, enu_basis, enu_to_ecef_matrix
+from twin.geo.frame import column_major, enu_to_ecef_matrix
+from twin.ingest.city_reader import CityOptions
+from twin.ingest.detect import FOOTPRINT_FORMATS
 from twin.ingest.footprints import FootprintOptions, read_footprints
-from twin.ingest.model import Footprints, IngestLog
+from twin.ingest.model import IngestLog
+from twin.ingest.sources import SourceRef, expand_sources
+from twin.layer_writer import ContentSet, Prisms, TileSummary, write_contents
 from twin.registrar import Registrar, large_input, open_catalog, register
 from twin.settings import Settings
 from twin.tiles import publish as publishing
-from twin.tiles.extrude import extrude_tiles
-from twin.tiles.glb import Compression, encode_glb
-from twin.tiles.mesh import quantize
-from twin.tiles.metadata import build_columns, schema
+from twin.tiles.glb import Compression
+from twin.tiles.metadata import PropertyColumn, build_columns, schema
 from twin.tiles.quadtree import MAX_BUILDINGS_PER_LEAF, QuadNode, build_quadtree
-from twin.tiles.tileset import build_tileset
+from twin.tiles.tileset import build_tileset, geometric_errors
 
 FloatArray = npt.NDArray[np.float64]
 Progress = Callable[[str, int, int], None]
@@ -51,6 +53,7 @@ class IngestOptions:
     layer_id: str
     title: str | None = None
     footprints: FootprintOptions = field(default_factory=FootprintOptions)
+    city: CityOptions = field(default_factory=CityOptions)
     heights: HeightsMode = "auto"
     vertical_crs: str | None = None
     max_buildings_per_tile: int = MAX_BUILDINGS_PER_LEAF
@@ -71,26 +74,67 @@ def ingest(
     progress: Progress = _no_progress,
     registrar: Registrar | None = None,
 ) -> dict[str, Any]:
-    """Ingest footprint files as a 3D Tiles layer, publish it atomically, register it; return the report.
+    """Ingest building files (footprints or city models) as a 3D Tiles layer, publish it, register it.
 
-    On any error nothing is published and the previous version of the layer stays current. `registrar`,
-    if given, is a helper process already preparing the catalog for these settings (the CLI starts one
-    before its imports); large inputs get one anyway.
+    `paths` may name files, folders, glob patterns and zip archives. On any error nothing is published and
+    the previous version of the layer stays current. `registrar`, if given, is a helper process already
+    preparing the catalog for these settings (the CLI starts one before its imports); large inputs get one
+    anyway. Returns the ingest report.
     """
     started = time.perf_counter()
-    timings: dict[str, float] = {}
     layer_id = publishing.check_layer_id(options.layer_id)
-    # A large ingest prepares the catalog in a helper process while this one reads (see twin.registrar).
-    if registrar is None and large_input(paths):
+    sources = expand_sources(paths)
+    files = sorted({source.path for source in sources})
+    if registrar is None and large_input(files):
         registrar = Registrar(settings)
     try:
-        return _ingest(paths, options, settings, progress, layer_id, registrar, started, timings)
+        if _are_footprints(sources):
+            return _ingest_footprints(files, options, settings, progress, layer_id, registrar, started)
+        from twin.city_pipeline import ingest_city_models
+
+        return ingest_city_models(sources, options, settings, progress, layer_id, registrar, started)
     finally:
         if registrar is not None:
             registrar.close()
 
 
-def _ingest(
+def _are_footprints(sources: list[SourceRef]) -> bool:
+    """True when every input is a footprint format, False when none is; InputError when mixed."""
+    from twin.ingest.city_reader import input_format
+
+    kinds = {input_format(source) in FOOTPRINT_FORMATS for source in sources if source.member is None}
+    if any(source.member is not None for source in sources):
+        kinds.add(False)
+    if len(kinds) > 1:
+        raise InputError("footprints (GeoJSON, GeoPackage, ...) and city models (CityGML, CityJSON) cannot be "
+                         "ingested into one layer; ingest them as two layers")  # fmt: skip
+    return kinds == {True}
+
+
+def geodetic_transform(
+    horizontal: Any, plan: VerticalPlan, options: IngestOptions, settings: Settings, path: Path | str,
+    log: IngestLog,
+) -> tuple[GeodeticTransform, VerticalPlan]:  # fmt: skip
+    """The transform to longitude, latitude and ellipsoidal height that `plan` asks for.
+
+    With --heights auto and the geoid grid missing, the best that can be done instead, said loudly: the
+    buildings on the ground.
+    """
+    try:
+        return GeodeticTransform(horizontal, plan, settings.grid_dirs, Path(path)), plan
+    except GeoidGridMissingError as exc:
+        if options.heights != "auto":
+            raise
+        log.warn(
+            f"{exc.message.removesuffix(' Or ingest with --heights ground.')} The z values were NOT used: every "
+            "building stands on the ground (its lowest point at ellipsoidal height 0). Install the grid and "
+            "ingest again to use them; --heights source makes this an error."
+        )
+        plan = VerticalPlan("ground", None, "ground: z values ignored because the geoid grid is missing")
+        return GeodeticTransform(horizontal, plan, settings.grid_dirs, Path(path)), plan
+
+
+def _ingest_footprints(
     paths: list[Path],
     options: IngestOptions,
     settings: Settings,
@@ -98,8 +142,9 @@ def _ingest(
     layer_id: str,
     registrar: Registrar | None,
     started: float,
-    timings: dict[str, float],
 ) -> dict[str, Any]:
+    timings: dict[str, float] = {}
+
     def lap(name: str, since: float) -> float:
         now = time.perf_counter()
         timings[name] = round(now - since, 3)
@@ -117,19 +162,7 @@ def _ingest(
     plan = plan_heights(
         footprints.crs, footprints.has_z, options.heights, options.vertical_crs, log, paths[0]
     )
-    try:
-        geodetic = GeodeticTransform(horizontal, plan, settings.grid_dirs, paths[0])
-    except GeoidGridMissingError as exc:
-        if options.heights != "auto":
-            raise
-        # "auto" takes the best it can do, and says so loudly: on the ground, without the z values.
-        log.warn(
-            f"{exc.message.removesuffix(' Or ingest with --heights ground.')} The z values were NOT used: every "
-            "building stands on the ground (base at ellipsoidal height 0). Install the grid and ingest again to "
-            "use them; --heights source makes this an error."
-        )
-        plan = VerticalPlan("ground", None, "ground: z values ignored because the geoid grid is missing")
-        geodetic = GeodeticTransform(horizontal, plan, settings.grid_dirs, paths[0])
+    geodetic, plan = geodetic_transform(horizontal, plan, options, settings, paths[0], log)
 
     # The exact per-vertex transform to longitude, latitude and ellipsoidal height runs in PROJ's threads
     # (they release the GIL) while this thread orders the buildings into tiles.
@@ -143,13 +176,8 @@ def _ingest(
         centres = np.column_stack([(minx + maxx) / 2, (miny + maxy) / 2])
         vertex_counts = np.diff(rings.building_vertex_start) * 5  # one roof and four wall vertices per corner
         tree = build_quadtree(centres, vertex_counts, max_buildings=options.max_buildings_per_tile)
-        leaves = tree.leaves()
+        leaves = number_leaves(tree)
         order = np.concatenate([leaf.buildings for leaf in leaves if leaf.buildings is not None])
-        position = 0
-        for leaf in leaves:
-            assert leaf.buildings is not None
-            leaf.start, leaf.stop = position, position + len(leaf.buildings)
-            position = leaf.stop
         vertex_order = rings.vertex_index(order)
         buildings = footprints.take(order)
         t = lap("tiling", t)
@@ -165,42 +193,159 @@ def _ingest(
     lat0 = float((lat.min() + lat.max()) / 2)
     t = lap("transform", t)
 
+    columns = build_columns(buildings.ids, buildings.height, buildings.height_rule, buildings.attributes)
+    leaf_set = ContentSet(
+        keys=[leaf.key for leaf in leaves],
+        tile_start=np.array([0, *(leaf.stop for leaf in leaves)], dtype=np.int64),
+        mesh=Prisms(rings, lon, lat, v_h if np.any(v_h) else None, roof, lon0, lat0),
+        columns=columns,
+    )
+    heights_of = {leaf.key: float(buildings.height[leaf.start : leaf.stop].max()) for leaf in leaves}
+
+    def tileset(summaries: list[TileSummary]) -> dict[str, Any]:
+        bounds = node_bounds(tree, summaries)
+        tallest = subtree_max(tree, heights_of)
+        errors = geometric_errors(tree, bounds, tallest)
+        uris = {key: f"content/{key}.glb" for key, _, _, _ in summaries}
+        transform = column_major(enu_to_ecef_matrix(lon0, lat0, 0.0))
+        return dict(build_tileset(tree, bounds, errors, tallest[tree.key], uris, transform, GENERATOR))
+
+    report = {
+        "sources": [str(p) for p in paths],
+        "crs": horizontal.to_string(),
+        "heights": plan.description,
+        "transform": geodetic.description,
+        "features_read": read_count,
+        "origin": {"lon": lon0, "lat": lat0, "height": 0.0},
+        "height_rules": {str(k): int(v) for k, v in value_counts(buildings.height_rule).items()},
+    }
+    return publish_layer(
+        layer_id, options, settings, registrar, log, report, [leaf_set], columns, tileset,
+        LayerFeatures(rings, lon, lat, buildings.ids, buildings.height, buildings.height_rule,
+                      buildings.attributes),
+        progress, started, timings, t,
+    )  # fmt: skip
+
+
+def number_leaves(tree: QuadNode) -> list[QuadNode]:
+    """The leaves in tile order, each given its range [start, stop) in the tile-ordered building sequence."""
+    leaves = tree.leaves()
+    position = 0
+    for leaf in leaves:
+        assert leaf.buildings is not None
+        leaf.start, leaf.stop = position, position + len(leaf.buildings)
+        position = leaf.stop
+    return leaves
+
+
+def node_bounds(tree: QuadNode, summaries: list[TileSummary]) -> dict[str, tuple[FloatArray, FloatArray]]:
+    """ENU bounds of every node: its own content's and its children's together."""
+    bounds: dict[str, tuple[FloatArray, FloatArray]] = {key: (lo, hi) for key, lo, hi, _ in summaries}
+
+    def fill(node: QuadNode) -> None:
+        if node.is_leaf:
+            return
+        for child in node.children:
+            fill(child)
+        parts = [bounds[c.key] for c in node.children] + ([bounds[node.key]] if node.key in bounds else [])
+        bounds[node.key] = (
+            np.min([lo for lo, _ in parts], axis=0),
+            np.max([hi for _, hi in parts], axis=0),
+        )
+
+    fill(tree)
+    return bounds
+
+
+def subtree_max(tree: QuadNode, leaf_values: dict[str, float]) -> dict[str, float]:
+    """Per node, the largest of its leaves' values."""
+    out: dict[str, float] = {}
+
+    def visit(node: QuadNode) -> float:
+        value = leaf_values[node.key] if node.is_leaf else max(visit(c) for c in node.children)
+        out[node.key] = value
+        return value
+
+    visit(tree)
+    return out
+
+
+def value_counts(values: pa.Array) -> dict[str, int]:
+    """How often each value occurs."""
+    counts = pc.value_counts(values).to_pylist()
+    return {str(item["values"]): int(item["counts"]) for item in counts}
+
+
+def _property_summary(column: PropertyColumn) -> dict[str, Any]:
+    definition = column.definition
+    return {"id": column.id, "name": column.name, "type": definition["type"],
+            "componentType": definition.get("componentType")}  # fmt: skip
+
+
+def publish_layer(
+    layer_id: str,
+    options: IngestOptions,
+    settings: Settings,
+    registrar: Registrar | None,
+    log: IngestLog,
+    report: dict[str, Any],
+    sets: list[ContentSet],
+    columns: list[PropertyColumn],
+    tileset: Callable[[list[TileSummary]], dict[str, Any]],
+    features: LayerFeatures | None,
+    progress: Progress,
+    started: float,
+    timings: dict[str, float],
+    since: float,
+) -> dict[str, Any]:
+    """Write the tiles, tileset.json, features and report into a staging folder, then publish and register.
+
+    `tileset` makes tileset.json from the written tiles' summaries; `features` are the buildings for the OGC
+    API (None: an empty layer). On any error the staging folder is removed and the
+    previous version stays.
+    """
     staging = publishing.new_staging_dir(settings.data_dir, layer_id)
     catalog: list[Any] = []
 
     def meanwhile() -> None:
         # While the workers write tiles: the footprints for the OGC API, and (without a registrar) the
         # catalog opened and migrated if need be, so that only the registration is left for the end.
-        write_features(staging / FEATURES_FILE, buildings, lon, lat)
+        if features is not None:
+            write_features(staging / FEATURES_FILE, features)
         if registrar is None:
             catalog.append(open_catalog(settings))
 
     try:
-        report = _write_layer(
-            staging, buildings, lon, lat, v_h, roof, tree, leaves, lon0, lat0, progress, options.compression,
-            meanwhile,
-        )  # fmt: skip
-        t = lap("mesh_tiles_and_features", t)
-        report.update(
-            layer=layer_id,
-            sources=[str(p) for p in paths],
-            crs=horizontal.to_string(),
-            heights=plan.description,
-            transform=geodetic.description,
-            features_read=read_count,
-            features_written=len(buildings),
-            skipped=dict(log.skipped),
-            skipped_examples=log.skipped_examples,
-            repaired=dict(log.repaired),
-            height_rules={str(k): int(v) for k, v in _value_counts(buildings.height_rule).items()},
-            warnings=log.warnings,
-            origin={"lon": lon0, "lat": lat0, "height": 0.0},
-            generator=GENERATOR,
+        schema_json = json.dumps(schema(columns), separators=(",", ":"), allow_nan=False)
+        summaries, cpu = write_contents(
+            staging, sets, schema_json, GENERATOR, options.compression, progress, meanwhile
         )
-        lonlat_bbox = [float(lon.min()), float(lat.min()), float(lon.max()), float(lat.max())]
-        report["bbox"] = lonlat_bbox
-        report["timings_s"] = timings
-        report["duration_s"] = round(time.perf_counter() - started, 3)
+        document = tileset(summaries)
+        (staging / "tileset.json").write_text(json.dumps(document, separators=(",", ":")), encoding="utf-8")
+        timings["mesh_tiles_and_features"] = round(time.perf_counter() - since, 3)
+        sizes = [size for _, _, _, size in summaries]
+        lon, lat = (features.lon, features.lat) if features is not None else (np.zeros(0), np.zeros(0))
+        bbox = [float(lon.min()), float(lat.min()), float(lon.max()), float(lat.max())] if len(lon) else None
+        report = {
+            "layer": layer_id,
+            **report,
+            "features_written": len(features) if features is not None else 0,
+            "skipped": dict(log.skipped),
+            "skipped_examples": log.skipped_examples,
+            "repaired": dict(log.repaired),
+            "notes": log.notes,
+            "warnings": log.warnings,
+            "mesh_cpu_s": round(cpu, 3),
+            "tiles": len(summaries),
+            "tile_bytes_total": int(sum(sizes)),
+            "tile_bytes_max": int(max(sizes, default=0)),
+            "tile_bytes_mean": int(np.mean(sizes)) if sizes else 0,
+            "properties": [_property_summary(c) for c in columns],
+            "bbox": bbox,
+            "generator": GENERATOR,
+            "timings_s": timings,
+            "duration_s": round(time.perf_counter() - started, 3),
+        }
         (staging / "report.json").write_text(
             json.dumps(report, indent=2, ensure_ascii=False), encoding="utf-8"
         )
@@ -209,168 +354,13 @@ def _ingest(
             "licence": options.licence,
         }  # fmt: skip
         if registrar is not None:
-            registrar.register(staging, layer_id, fields, report, lonlat_bbox)
+            registrar.register(staging, layer_id, fields, report, bbox)
         else:
-            register(catalog[0], settings, staging, layer_id, fields, report, lonlat_bbox)
+            register(catalog[0], settings, staging, layer_id, fields, report, bbox)
     except BaseException:
         shutil.rmtree(staging, ignore_errors=True)
         raise
     return report
-
-
-def _value_counts(values: pa.Array) -> dict[str, int]:
-    counts = pc.value_counts(values).to_pylist()
-    return {str(item["values"]): int(item["counts"]) for item in counts}
-
-
-# Leaves are meshed and written by worker processes forked from the ingest; they read their inputs from
-# this module-level slot (inherited through fork, so nothing large is pickled) and return small summaries.
-_JOB: dict[str, Any] = {}
-PARALLEL_MIN_BUILDINGS = 20_000
-RUNS_PER_WORKER = 16
-LeafSummary = tuple[str, FloatArray, FloatArray, float, int]
-
-
-def _write_leaf_range(first: int, last: int) -> tuple[list[LeafSummary], float]:
-    """Mesh and write leaves [first, last) of the job in `_JOB`.
-
-    Returns (key, lo, hi, tallest, bytes) for each leaf, and the CPU seconds this took.
-    """
-    cpu = time.process_time()
-    job = _JOB
-    leaves: list[QuadNode] = job["leaves"][first:last]
-    if not leaves:
-        return [], 0.0
-    a0, b0 = leaves[0].start, leaves[-1].stop
-    rings, v0, v1 = job["rings"].slice(a0, b0)
-    roof = np.take(job["roof"][a0:b0], rings.vertex_building)
-    basis = enu_basis(job["lon"][v0:v1], job["lat"][v0:v1], job["lon0"], job["lat0"])
-    bottom = None if job["v_h"] is None else job["v_h"][v0:v1]
-    tile_start = np.array([leaf.start - a0 for leaf in leaves] + [b0 - a0], dtype=np.int64)
-    tiles = quantize(extrude_tiles(rings, basis, bottom, roof, tile_start))
-    folder: Path = job["folder"]
-    height: FloatArray = job["height"]
-    out: list[LeafSummary] = []
-    for leaf, tile in zip(leaves, tiles, strict=True):
-        data = encode_glb(
-            tile, job["columns"], leaf.start, leaf.stop, job["schema"], GENERATOR, job["compression"]
-        )
-        (folder / f"content/{leaf.key}.glb").write_bytes(data)
-        out.append((leaf.key, tile.lo, tile.hi, float(height[leaf.start : leaf.stop].max()), len(data)))
-    return out, time.process_time() - cpu
-
-
-def _write_layer(
-    folder: Path,
-    buildings: Footprints,
-    lon: FloatArray,
-    lat: FloatArray,
-    v_h: FloatArray,
-    roof: FloatArray,
-    tree: QuadNode,
-    leaves: list[QuadNode],
-    lon0: float,
-    lat0: float,
-    progress: Progress,
-    compression: Compression,
-    meanwhile: Callable[[], None] = lambda: None,
-) -> dict[str, Any]:
-    """Mesh and write every leaf's GLB (in two processes for large layers) and the tileset.json."""
-    (folder / "content").mkdir()
-    columns = build_columns(buildings.ids, buildings.height, buildings.height_rule, buildings.attributes)
-    _JOB.update(
-        folder=folder,
-        rings=buildings.rings,
-        lon=lon,
-        lat=lat,
-        v_h=v_h if np.any(v_h) else None,
-        roof=roof,
-        lon0=lon0,
-        lat0=lat0,
-        leaves=leaves,
-        height=buildings.height,
-        columns=columns,
-        schema=json.dumps(schema(columns), separators=(",", ":"), allow_nan=False),
-        compression=compression,
-    )
-    try:
-        workers = min(2, os.cpu_count() or 1) if len(buildings) >= PARALLEL_MIN_BUILDINGS else 1
-        # Split the leaves into runs of about equal building counts, a few per worker for progress.
-        runs = max(1, workers * RUNS_PER_WORKER) if workers > 1 else 1
-        cuts = np.searchsorted(
-            np.array([leaf.stop for leaf in leaves]),
-            np.linspace(0, len(buildings), runs + 1)[1:-1],
-            side="left",
-        )
-        bounds_idx = [0, *sorted(set(int(c) + 1 for c in cuts)), len(leaves)]
-        jobs = [
-            (bounds_idx[i], bounds_idx[i + 1])
-            for i in range(len(bounds_idx) - 1)
-            if bounds_idx[i] < bounds_idx[i + 1]
-        ]
-        summaries: list[LeafSummary] = []
-        cpu = 0.0
-        if workers > 1 and len(jobs) > 1:
-            context = multiprocessing.get_context("fork")
-            # Forked before any other thread exists in this process (map submits, and so forks, at once).
-            with ProcessPoolExecutor(workers, mp_context=context) as pool:
-                results = pool.map(_write_leaf_range, *zip(*jobs, strict=True))
-                meanwhile()
-                for result, seconds in results:
-                    summaries.extend(result)
-                    cpu += seconds
-                    progress("tiles", len(summaries), len(leaves))
-        else:
-            for first, last in jobs:
-                result, seconds = _write_leaf_range(first, last)
-                summaries.extend(result)
-                cpu += seconds
-                progress("tiles", len(summaries), len(leaves))
-            meanwhile()
-    finally:
-        _JOB.clear()
-
-    bounds: dict[str, tuple[FloatArray, FloatArray]] = {}
-    tallest: dict[str, float] = {}
-    uris: dict[str, str] = {}
-    sizes: list[int] = []
-    for key, lo, hi, tall, size in summaries:
-        bounds[key] = (lo, hi)
-        tallest[key] = tall
-        uris[key] = f"content/{key}.glb"
-        sizes.append(size)
-
-    def fill(node: QuadNode) -> None:
-        if node.is_leaf:
-            return
-        for child in node.children:
-            fill(child)
-        los = np.array([bounds[c.key][0] for c in node.children])
-        his = np.array([bounds[c.key][1] for c in node.children])
-        bounds[node.key] = (los.min(axis=0), his.max(axis=0))
-        tallest[node.key] = max(tallest[c.key] for c in node.children)
-
-    fill(tree)
-    transform = column_major(enu_to_ecef_matrix(lon0, lat0, 0.0))
-    tileset = build_tileset(tree, bounds, tallest, uris, transform, GENERATOR)
-    (folder / "tileset.json").write_text(json.dumps(tileset, separators=(",", ":")), encoding="utf-8")
-    properties = [
-        {
-            "id": c.id,
-            "name": c.name,
-            "type": c.definition["type"],
-            "componentType": c.definition.get("componentType"),
-        }
-        for c in columns
-    ]
-    return {
-        "mesh_cpu_s": round(cpu, 3),
-        "tiles": len(leaves),
-        "tile_bytes_total": int(sum(sizes)),
-        "tile_bytes_max": int(max(sizes)),
-        "tile_bytes_mean": int(np.mean(sizes)),
-        "properties": properties,
-    }
 
 
 __all__ = ["IngestOptions", "ingest"]

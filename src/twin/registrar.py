@@ -41,7 +41,7 @@ def register(
     layer_id: str,
     fields: dict[str, Any],
     report: dict[str, Any],
-    bbox: list[float],
+    bbox: list[float] | None,
 ) -> None:
     """Publish the staging folder and register the layer in one step: both happen or neither.
 
@@ -144,7 +144,12 @@ class Registrar:
         self._process.stdin.flush()
 
     def register(
-        self, staging: Path, layer_id: str, fields: dict[str, Any], report: dict[str, Any], bbox: list[float]
+        self,
+        staging: Path,
+        layer_id: str,
+        fields: dict[str, Any],
+        report: dict[str, Any],
+        bbox: list[float] | None,
     ) -> None:
         """Publish and register (see `register`); errors of the helper are raised here."""
         process = self._process

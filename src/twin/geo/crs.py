@@ -150,8 +150,17 @@ def plan_heights(
             "as in German official data. Pass --vertical-crs to say otherwise (DHHN92: EPSG:5783)."
         )
         return VerticalPlan("source", vcrs, "source: z values assumed DHHN2016 (EPSG:7837) NHN heights")
+    if mode == "auto":
+        # Most shapefiles' .prj (and many CityJSON files) name no height system: the z values cannot be
+        # placed, but the buildings can still stand on the ground, which is what the viewer needs.
+        log.warn(
+            f"{path}: z values without a vertical CRS ({horizontal.name} names none), so they were not used: "
+            "every building stands on the ground (its lowest point at ellipsoidal height 0). Pass "
+            "--vertical-crs EPSG:... (or 'ellipsoidal') to use them."
+        )
+        return VerticalPlan("ground", None, "ground: z values not used, their vertical CRS is unknown")
     raise CRSError(
-        f"{path}: the footprints have z values but their CRS ({horizontal.name}) has no vertical datum; "
+        f"{path}: the z values have no vertical datum (their CRS, {horizontal.name}, names none); "
         "pass --vertical-crs EPSG:... (or 'ellipsoidal'), or --heights ground to put buildings on the ground"
     )
 

@@ -290,5 +290,4 @@ def _read_building(
     for problem in sorted(set(reader.bad)):
         builder.log.repair(f"polygon skipped: {problem}", reader.bad.count(problem))
     attributes = building_attributes(element)
-    attributes["source_file"] = source.file_name
     builder.end_building(identifier, attributes)

@@ -26,10 +26,11 @@ SURFACE_DEPTH = {"MultiSurface": 0, "CompositeSurface": 0, "Solid": 1, "MultiSol
 # Valid CityJSON geometries without area: nothing to mesh, so they are passed over without a count.
 POINT_LINE_TYPES = frozenset({"MultiPoint", "MultiLineString"})
 SEMANTIC_CLASS = {
-    "RoofSurface": SurfaceClass.ROOF,
-    "WallSurface": SurfaceClass.WALL,
-    "GroundSurface": SurfaceClass.GROUND,
+    "RoofSurface": int(SurfaceClass.ROOF),
+    "WallSurface": int(SurfaceClass.WALL),
+    "GroundSurface": int(SurfaceClass.GROUND),
 }  # every other semantic type (closures, openings, floors, ceilings, extensions) is OTHER
+_OTHER, _UNKNOWN = int(SurfaceClass.OTHER), int(SurfaceClass.UNKNOWN)
 MAX_LOD_CODE = 49  # LoD 4.9: polygon_lod is uint8, and CityJSON has no LoD above 4
 INDEX_OUT_OF_RANGE = "vertex index out of range"
 
@@ -161,7 +162,7 @@ def read_geometry(
                 rings += 1
             polygon_ring_counts.append(rings)
             kept_classes.append(surface_class)
-    except TypeError as exc:
+    except (TypeError, KeyError) as exc:  # a number or an object where a list of rings belongs
         raise GeometryError(f"malformed {kind} boundaries") from exc
     coords = _gather(flat, vertices, nonfinite)
     return Polygons(coords, ring_counts, polygon_ring_counts, kept_classes, lod, dropped, semantics_valid)
@@ -173,7 +174,7 @@ def surface_classes(semantics: Any, boundaries: Any, depth: int, count: int) -> 
     A null value (or no semantics) is UNKNOWN; invalid semantics make every surface UNKNOWN, so that the
     orientation decides rather than a class that may belong to another surface.
     """
-    unknown = [int(SurfaceClass.UNKNOWN)] * count
+    unknown = [_UNKNOWN] * count
     if semantics is None:
         return unknown, True
     if not isinstance(semantics, dict):
@@ -182,21 +183,16 @@ def surface_classes(semantics: Any, boundaries: Any, depth: int, count: int) -> 
     if values is None:
         return unknown, True
     surfaces = semantics.get("surfaces")
-    if not isinstance(surfaces, list) or not all(isinstance(s, dict) for s in surfaces):
-        return unknown, False
-    lookup = [int(SEMANTIC_CLASS.get(s.get("type"), SurfaceClass.OTHER)) for s in surfaces]
     flat = _values_per_surface(boundaries, values, depth)
-    if flat is None or len(flat) != count:
+    if not isinstance(surfaces, list) or flat is None or len(flat) != count:
         return unknown, False
-    classes = []
-    for value in flat:
-        if value is None:
-            classes.append(int(SurfaceClass.UNKNOWN))
-        elif type(value) is int and 0 <= value < len(lookup):
-            classes.append(lookup[value])
-        else:
-            return unknown, False
-    return classes, True
+    try:
+        # Keyed by index: a negative or too large value is a KeyError (a list would wrap around).
+        table: dict[Any, int] = {i: SEMANTIC_CLASS.get(s.get("type"), _OTHER) for i, s in enumerate(surfaces)}
+        table[None] = _UNKNOWN
+        return [table[value] for value in flat], True
+    except (KeyError, TypeError, AttributeError):  # index out of range, a list as index, a number as surface
+        return unknown, False
 
 
 def _is_number(value: Any) -> bool:
@@ -222,9 +218,9 @@ def _flatten(boundaries: Any, depth: int, kind: str) -> list[Any]:
         if not isinstance(nested, list) or not all(isinstance(group, list) for group in nested):
             raise GeometryError(f"malformed {kind} boundaries")
         nested = [item for group in nested for item in group]
-    if not isinstance(nested, list) or not all(isinstance(surface, list) for surface in nested):
+    if not isinstance(nested, list):
         raise GeometryError(f"malformed {kind} boundaries")
-    return nested
+    return nested  # its items are checked as they are read
 
 
 def _values_per_surface(boundaries: Any, values: Any, depth: int) -> list[Any] | None:

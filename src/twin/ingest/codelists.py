@@ -117,7 +117,7 @@ def _family(code_space: str | None) -> Literal["adv", "sig3d"] | None:
     if not code_space:
         return None
     lowered = code_space.casefold()
-    if "AdV" in code_space or "/adv/" in lowered or "alkis" in lowered:
+    if "AdV" in code_space or any(mark in lowered for mark in ("/adv/", "adv-online", "alkis")):
         return "adv"
     if "sig3d" in lowered or "_abstractbuilding_" in lowered:
         return "sig3d"

@@ -49,7 +49,26 @@ def detect_format(path: Path) -> SourceFormat:
         raise InputError(f"{path}: file is empty")
     with path.open("rb") as handle:
         head = handle.read(_SNIFF_BYTES)
+    if head.startswith(b"PK\x03\x04"):
+        return _detect_zip(path)
+    return detect_head(head, str(path))
 
+
+def _text_of(head: bytes) -> str:
+    """The first bytes as text: UTF-16 (with a byte order mark, as Brandenburg's CityGML) or UTF-8."""
+    if head.startswith((b"\xff\xfe", b"\xfe\xff")):
+        return head[: len(head) - len(head) % 2].decode("utf-16", errors="replace").lstrip("\ufeff")
+    if len(head) > 3 and head[0] == 0 and head[1] == ord("<"):
+        return head[: len(head) - len(head) % 2].decode("utf-16-be", errors="replace")
+    if len(head) > 3 and head[0] == ord("<") and head[1] == 0:
+        return head[: len(head) - len(head) % 2].decode("utf-16-le", errors="replace")
+    return head.decode("utf-8", errors="replace").lstrip("\ufeff")
+
+
+def detect_head(head: bytes, name: str) -> SourceFormat:
+    """The format of an input from its first bytes; `name` is how messages call it."""
+    if not head:
+        raise InputError(f"{name}: file is empty")
     if head.startswith(b"SQLite format 3\x00"):
         return SourceFormat.GEOPACKAGE
     if head.startswith(b"PAR1"):
@@ -59,20 +78,20 @@ def detect_format(path: Path) -> SourceFormat:
     if len(head) >= 4 and int.from_bytes(head[:4], "big") == 9994:
         return SourceFormat.SHAPEFILE
     if head.startswith(b"PK\x03\x04"):
-        return _detect_zip(path)
+        raise InputError(f"{name}: a zip archive inside a zip archive; unpack the outer one first")
     if head.startswith(b"\x1f\x8b"):
-        raise InputError(f"{path}: gzip-compressed file; decompress it first")
+        raise InputError(f"{name}: gzip-compressed file; decompress it first")
 
-    text = head.decode("utf-8", errors="replace").lstrip("\ufeff \t\r\n")
+    text = _text_of(head).lstrip(" \t\r\n")
     lowered = text[:1024].lower()
     if lowered.startswith("<!doctype html") or lowered.startswith("<html") or "<html" in lowered[:300]:
-        raise InputError(f"{path}: is an HTML page, not geodata (a download that returned an error page?)")
+        raise InputError(f"{name}: is an HTML page, not geodata (a download that returned an error page?)")
     if text.startswith("<"):
-        return _detect_xml(path, text)
+        return _detect_xml(name, text)
     if text.startswith("{") or text.startswith("\x1e"):
-        return _detect_json(path, text)
+        return _detect_json(name, text)
     raise InputError(
-        f"{path}: not a recognised geodata format (expected GeoJSON, GeoPackage, Shapefile, GeoParquet, "
+        f"{name}: not a recognised geodata format (expected GeoJSON, GeoPackage, Shapefile, GeoParquet, "
         "FlatGeobuf, CityGML or CityJSON)"
     )
 
@@ -88,20 +107,21 @@ def _detect_zip(path: Path) -> SourceFormat:
     raise InputError(f"{path}: zip archive without a Shapefile (.shp) inside")
 
 
-def _detect_xml(path: Path, text: str) -> SourceFormat:
+def _detect_xml(name: str, text: str) -> SourceFormat:
     if "xplan" in text.lower():
         return SourceFormat.XPLANGML
     if "citygml" in text.lower():
         return SourceFormat.CITYGML
-    raise InputError(f"{path}: XML file that is neither CityGML nor XPlanGML")
+    raise InputError(f"{name}: XML file that is neither CityGML nor XPlanGML")
 
 
-def _detect_json(path: Path, text: str) -> SourceFormat:
+def _detect_json(name: str, text: str) -> SourceFormat:
+    compact = text.replace(" ", "").replace("\n", "").replace("\r", "").replace("\t", "")
+    # "type" usually comes first, but JSON has no key order: "CityObjects" says it as well.
+    if '"type":"CityJSON' in compact or '"CityObjects":' in compact:
+        return SourceFormat.CITYJSON
     if text.startswith("\x1e"):
         return SourceFormat.GEOJSONSEQ
-    compact = text.replace(" ", "").replace("\n", "").replace("\r", "").replace("\t", "")
-    if '"type":"CityJSON' in compact:
-        return SourceFormat.CITYJSON
     if any(f'"type":"{kind}"' in compact for kind in ("FeatureCollection", "Feature")):
         first_line = text.split("\n", 1)[0]
         if first_line.rstrip().endswith("}") and '"type":"Feature"' in first_line.replace(" ", ""):
@@ -115,4 +135,4 @@ def _detect_json(path: Path, text: str) -> SourceFormat:
         return SourceFormat.GEOJSON
     if '"features"' in compact or '"geometry"' in compact:
         return SourceFormat.GEOJSON
-    raise InputError(f"{path}: JSON file that is neither GeoJSON nor CityJSON")
+    raise InputError(f"{name}: JSON file that is neither GeoJSON nor CityJSON")

@@ -22,6 +22,7 @@ class IngestLog:
     skipped: Counter[str] = field(default_factory=Counter)
     repaired: Counter[str] = field(default_factory=Counter)
     warnings: list[str] = field(default_factory=list)
+    notes: list[str] = field(default_factory=list)  # what was decided, for the report and the console
     skipped_examples: dict[str, list[str]] = field(default_factory=dict)
     timings: dict[str, float] = field(default_factory=dict)  # seconds per stage, for the report
 
@@ -49,6 +50,7 @@ class IngestLog:
         self.skipped.update(other.skipped)
         self.repaired.update(other.repaired)
         self.warnings.extend(other.warnings)
+        self.notes.extend(other.notes)
         for reason, examples in other.skipped_examples.items():
             mine = self.skipped_examples.setdefault(reason, [])
             mine.extend(examples[: max(0, 10 - len(mine))])

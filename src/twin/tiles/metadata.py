@@ -15,7 +15,7 @@ import datetime as dt
 import json
 import re
 import unicodedata
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from typing import Any
 
 import numpy as np
@@ -24,6 +24,7 @@ import pyarrow as pa
 import pyarrow.compute as pc
 
 from twin.ingest.attributes import Column, is_text, plain_array
+from twin.ingest.rings import ragged_gather
 
 CLASS_ID = "building"
 INT32_MIN = int(np.iinfo(np.int32).min)
@@ -57,6 +58,20 @@ class PropertyColumn:
         first, last = int(self.offsets[start]), int(self.offsets[stop])
         offsets = (self.offsets[start : stop + 1] - first).astype(np.uint32)
         return {"values": self.data[first:last], "stringOffsets": offsets.tobytes()}
+
+    def take(self, rows: npt.NDArray[np.int64]) -> PropertyColumn:
+        """The column of these rows, in this order (rows may repeat)."""
+        if self.fixed is not None:
+            return replace(self, fixed=self.fixed[rows])
+        if self.booleans is not None:
+            return replace(self, booleans=self.booleans[rows])
+        assert self.offsets is not None
+        lengths = self.offsets[rows + 1] - self.offsets[rows]
+        data = np.frombuffer(self.data, dtype=np.uint8)
+        picked = data[ragged_gather(self.offsets[rows], lengths)].tobytes()
+        offsets = np.zeros(len(rows) + 1, dtype=np.int64)
+        np.cumsum(lengths, out=offsets[1:])
+        return replace(self, offsets=offsets, data=picked)
 
 
 _TRANSLITERATION = str.maketrans(

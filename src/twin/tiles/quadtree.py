@@ -130,3 +130,15 @@ def _interleave(ix: IntArray, iy: IntArray) -> npt.NDArray[np.uint64]:
         return v
 
     return spread(ix) | (spread(iy) << np.uint64(1))
+
+
+def collapse_chains(node: QuadNode) -> QuadNode:
+    """The tree without pass-through nodes: a node with a single child is replaced by that child.
+
+    Sparse data (a few buildings kilometres apart) makes chains of one-child nodes down to each leaf; with
+    content in the parents, each link would repeat its child's buildings for nothing.
+    """
+    while not node.is_leaf and len(node.children) == 1:
+        node = node.children[0]
+    node.children = [collapse_chains(child) for child in node.children]
+    return node

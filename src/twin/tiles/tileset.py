@@ -102,35 +102,67 @@ def geometric_errors(
     return errors
 
 
+def lod_geometric_errors(
+    node: QuadNode, bounds: dict[str, tuple[FloatArray, FloatArray]], content_error: dict[str, float]
+) -> dict[str, float]:
+    """Geometric error per tile key (metres) for a hierarchy whose parents carry simplified content.
+
+    With REPLACE refinement a tile's content stands for its whole subtree, so its error is how far that
+    content is from the full detail: `content_error[key]` (for a parent showing LoD1 boxes of some of its
+    buildings: the tallest building it leaves out, or the highest roof its boxes flatten), at least its
+    children's and at least a sixteenth of its horizontal diagonal (a coarse tile then never hangs on until
+    the camera is in it). Leaves (the full detail) have error 0.
+    """
+    errors: dict[str, float] = {}
+
+    def visit(n: QuadNode) -> float:
+        if n.is_leaf:
+            errors[n.key] = 0.0
+            return 0.0
+        child_max = max(visit(child) for child in n.children)
+        lo, hi = bounds[n.key]
+        diagonal = float(np.hypot(hi[0] - lo[0], hi[1] - lo[1]))
+        errors[n.key] = max(content_error.get(n.key, 0.0), diagonal * DIAGONAL_ERROR_FRACTION, child_max)
+        return errors[n.key]
+
+    visit(node)
+    return errors
+
+
 def build_tileset(
     root: QuadNode,
     bounds: dict[str, tuple[FloatArray, FloatArray]],
-    tallest: dict[str, float],
+    errors: dict[str, float],
+    tallest: float,
     content_uri: dict[str, str],
     root_transform: list[float],
     generator: str,
+    refine: RefineType = "ADD",
     extras: dict[str, Any] | None = None,
 ) -> Tileset:
-    """The tileset for a quadtree whose leaves have content at `content_uri[key]` (ENU boxes)."""
-    errors = geometric_errors(root, bounds, tallest)
+    """The tileset of a quadtree with content at `content_uri[key]` (ENU boxes, `errors` per key).
+
+    `tallest` is the tallest building's height (metres), which decides with the layer's size from how far
+    the layer is drawn at all.
+    """
 
     def tile(n: QuadNode) -> Tile:
         lo, hi = bounds[n.key]
         out: Tile = {"boundingVolume": {"box": box_from_bounds(lo, hi)}, "geometricError": errors[n.key]}
-        if n.is_leaf:
+        if n.key in content_uri:
             out["content"] = {"uri": content_uri[n.key]}
-        else:
+        if not n.is_leaf:
             out["children"] = [tile(child) for child in n.children]
         return out
 
     root_tile = tile(root)
-    root_tile["refine"] = "ADD"
+    root_tile["refine"] = refine
     root_tile["transform"] = root_transform
     # The tileset's own error decides from how far the layer is drawn at all: at least twice the root's,
     # and at least the layer's diagonal, so that a small single-leaf layer shows from a city-wide view.
     lo, hi = bounds[root.key]
     diagonal = float(np.hypot(hi[0] - lo[0], hi[1] - lo[1]))
-    top_error = max(2.0 * errors[root.key], diagonal, 4.0 * tallest[root.key], 100.0)
+    top_error = max(2.0 * errors[root.key], diagonal, 4.0 * tallest, 100.0)
     tileset: Tileset = {
         "asset": {"version": "1.1", "generator": generator},
         "geometricError": top_error,

@@ -1,0 +1,259 @@
+"""The ingest of 3D city models (CityGML, CityJSON): buildings with real roofs as a 3D Tiles layer.
+
+Reading and repair: `twin.ingest.city_reader`. Here: every vertex to longitude, latitude and ellipsoidal
+height (per source CRS, NHN through the GCG2016 grid), footprints, the quadtree, the parents' LoD1 boxes
+(`twin.tiles.hlod`), then the same writer, tileset, features file and publish step as footprint layers.
+"""
+
+from __future__ import annotations
+
+import time
+from collections import Counter
+from typing import Any
+
+import numpy as np
+import numpy.typing as npt
+import pyarrow as pa
+from pyproj import Transformer
+
+from twin.features_parquet import LayerFeatures
+from twin.geo.crs import plan_heights, split_crs
+from twin.geo.frame import column_major, enu_basis, enu_to_ecef_matrix
+from twin.ingest.city_footprints import city_footprints
+from twin.ingest.city_reader import CityBuildings, read_city_buildings
+from twin.ingest.citymodel import SurfaceClass
+from twin.ingest.model import IngestLog
+from twin.ingest.rings import Rings
+from twin.ingest.sources import SourceRef
+from twin.layer_writer import ContentSet, Prisms, Surfaces, TileSummary
+from twin.pipeline import (
+    GENERATOR,
+    IngestOptions,
+    Progress,
+    geodetic_transform,
+    node_bounds,
+    number_leaves,
+    publish_layer,
+    subtree_max,
+)
+from twin.registrar import Registrar
+from twin.settings import Settings
+from twin.tiles.hlod import parent_contents
+from twin.tiles.metadata import build_columns
+from twin.tiles.quadtree import build_quadtree, collapse_chains
+from twin.tiles.tileset import build_tileset, lod_geometric_errors
+
+FloatArray = npt.NDArray[np.float64]
+IntArray = npt.NDArray[np.int64]
+
+
+def _place(
+    city: CityBuildings, options: IngestOptions, settings: Settings, log: IngestLog, sources: list[SourceRef]
+) -> tuple[FloatArray, FloatArray, FloatArray, list[str], list[str]]:
+    """lon, lat (degrees) and ellipsoidal height (metres) of every vertex; the heights rules and transforms.
+
+    Heights from the source z values through PROJ (with the geoid grid for NHN heights); in ground mode
+    (asked for, or the best --heights auto can do) each building's lowest point at height 0.
+    """
+    rings = city.polygons
+    assert rings.z is not None
+    n = len(rings.xy)
+    lon, lat, h = np.empty(n), np.empty(n), np.empty(n)
+    vertex_crs = np.take(city.building_crs, rings.vertex_building)
+    heights: list[str] = []
+    transforms: list[str] = []
+    for index, crs in enumerate(city.crs):
+        selected = np.flatnonzero(vertex_crs == index) if len(city.crs) > 1 else slice(None)
+        where = sources[0].name
+        horizontal, _, _ = split_crs(crs)
+        plan = plan_heights(crs, True, options.heights, options.vertical_crs, log, where)  # type: ignore[arg-type]
+        geodetic, plan = geodetic_transform(horizontal, plan, options, settings, where, log)
+        x, y, z = rings.xy[selected, 0], rings.xy[selected, 1], rings.z[selected]
+        lon[selected], lat[selected], h[selected] = geodetic(x, y, z if plan.mode == "source" else None)
+        if plan.mode == "ground":
+            lowest = np.minimum.reduceat(rings.z, rings.building_vertex_start[:-1])
+            h[selected] = (rings.z - np.take(lowest, rings.vertex_building))[selected]
+        heights.append(plan.description)
+        transforms.append(geodetic.description)
+    return lon, lat, h, heights, transforms
+
+
+def _roof_relief(
+    polygons: Rings, polygon_class: npt.NDArray[np.uint8], h: FloatArray, top: FloatArray
+) -> FloatArray:
+    """Per building, how far its highest point is above its lowest roof vertex (0 without roofs), metres."""
+    roof_vertex = np.repeat(
+        polygon_class == SurfaceClass.ROOF, np.diff(polygons.ring_start[polygons.polygon_ring_start])
+    )
+    low = np.full(polygons.building_count, np.inf)
+    np.minimum.at(low, polygons.vertex_building[roof_vertex], h[roof_vertex])
+    return np.where(np.isfinite(low), top - low, 0.0)
+
+
+def _ring_areas(rings: Rings) -> FloatArray:
+    """Per building, the area of its 2D rings (exteriors counter-clockwise, holes clockwise), square metres."""
+    x, y = rings.xy[:, 0], rings.xy[:, 1]
+    nxt = rings.next_in_ring()
+    cross = x * y[nxt] - x[nxt] * y
+    area = np.zeros(rings.building_count)
+    np.add.at(area, rings.vertex_building, cross)
+    return 0.5 * area
+
+
+def _to_lonlat(
+    east: FloatArray, north: FloatArray, lon0: float, lat0: float
+) -> tuple[FloatArray, FloatArray]:
+    """lon/lat (degrees) of points given in metres east and north of (lon0, lat0) on its tangent plane."""
+    matrix = enu_to_ecef_matrix(lon0, lat0, 0.0)
+    ecef = np.column_stack([east, north, np.zeros(len(east))]) @ matrix[:3, :3].T + matrix[:3, 3]
+    to_geodetic = Transformer.from_crs("EPSG:4978", "EPSG:4979", always_xy=True)
+    lon, lat, _ = to_geodetic.transform(ecef[:, 0], ecef[:, 1], ecef[:, 2])
+    return np.asarray(lon), np.asarray(lat)
+
+
+def ingest_city_models(
+    sources: list[SourceRef],
+    options: IngestOptions,
+    settings: Settings,
+    progress: Progress,
+    layer_id: str,
+    registrar: Registrar | None,
+    started: float,
+) -> dict[str, Any]:
+    """Ingest city model inputs as one building layer; returns the report (see `twin.pipeline.ingest`)."""
+    timings: dict[str, float] = {}
+
+    def lap(name: str, since: float) -> float:
+        now = time.perf_counter()
+        timings[name] = round(now - since, 3)
+        return now
+
+    log = IngestLog()
+    city = read_city_buildings(sources, options.city, log, progress)
+    read_count = len(city) + sum(log.skipped.values())
+    t = lap("read_and_repair", started)
+    for empty in city.empty_sources:
+        log.warn(f"{empty}: holds no buildings")
+    report: dict[str, Any] = {
+        "sources": [source.name for source in sources],
+        "features_read": read_count,
+        "crs": [crs.to_string() for crs in city.crs],
+    }
+    if not len(city):
+        log.warn("no buildings in the input: the layer is empty")
+        return _publish_empty(layer_id, options, settings, registrar, log, report, progress, started, timings)
+
+    lon, lat, h, heights, transforms = _place(city, options, settings, log, sources)
+    lon0 = float((lon.min() + lon.max()) / 2)
+    lat0 = float((lat.min() + lat.max()) / 2)
+    basis = enu_basis(lon, lat, lon0, lat0)
+    east, north, up = basis.at(h)
+    t = lap("transform", t)
+
+    # Footprints and tile order in the layer's metric frame.
+    polygons = city.polygons
+    enu = Rings(np.column_stack([east, north]), polygons.ring_start, polygons.polygon_ring_start,
+                polygons.building_polygon_start, up)  # fmt: skip
+    ids = np.asarray(city.ids.to_numpy(zero_copy_only=False), dtype=object)
+    footprints, how = city_footprints(enu, city.polygon_class, ids)
+    minx, miny, maxx, maxy = footprints.bounds()
+    centres = np.column_stack([(minx + maxx) / 2, (miny + maxy) / 2])
+    vertex_counts = np.diff(polygons.building_vertex_start)
+    tree = collapse_chains(
+        build_quadtree(centres, vertex_counts, max_buildings=options.max_buildings_per_tile)
+    )
+    leaves = number_leaves(tree)
+    order = np.concatenate([leaf.buildings for leaf in leaves if leaf.buildings is not None])
+    vertex_order = polygons.vertex_index(order)
+    polygon_class = city.polygon_class[_polygon_index(polygons, order)]
+    polygons = polygons.take(order)
+    lon, lat, h = lon[vertex_order], lat[vertex_order], h[vertex_order]
+    footprints = footprints.take(order)
+    base = np.minimum.reduceat(h, polygons.building_vertex_start[:-1])
+    top = np.maximum.reduceat(h, polygons.building_vertex_start[:-1])
+    height = top - base
+    t = lap("tiling", t)
+
+    foot_lon, foot_lat = _to_lonlat(footprints.xy[:, 0], footprints.xy[:, 1], lon0, lat0)
+    attributes = city.attributes.take(pa.array(order))
+    rule = pa.array(np.full(len(order), "geometry", dtype=object), type=pa.string())
+    features = LayerFeatures(footprints, foot_lon, foot_lat, city.ids.take(pa.array(order)), height, rule,
+                             attributes)  # fmt: skip
+    columns = build_columns(features.ids, height, rule, attributes)
+    leaf_set = ContentSet(
+        keys=[leaf.key for leaf in leaves],
+        tile_start=np.array([0, *(leaf.stop for leaf in leaves)], dtype=np.int64),
+        mesh=Surfaces(Rings(np.column_stack([lon, lat]), polygons.ring_start, polygons.polygon_ring_start,
+                            polygons.building_polygon_start, h), polygon_class, lon0, lat0),
+        columns=columns, palette="city", double_sided=True,
+    )  # fmt: skip
+    sets = [leaf_set]
+    content_error: dict[str, float] = {}
+    if not tree.is_leaf:
+        relief = _roof_relief(polygons, polygon_class, h, top)
+        importance = np.abs(_ring_areas(footprints)) * np.maximum(height, 1.0)
+        prism_vertices = 5 * np.diff(footprints.building_vertex_start)
+        parents = parent_contents(tree, importance, prism_vertices, height, relief)
+        content_error = parents.content_error
+        rows = parents.rows
+        foot_vertices = footprints.vertex_index(rows)
+        base_per_vertex = np.take(base[rows], footprints.take(rows).vertex_building)
+        sets.append(ContentSet(
+            keys=parents.keys, tile_start=parents.tile_start,
+            mesh=Prisms(footprints.take(rows), foot_lon[foot_vertices], foot_lat[foot_vertices],
+                        base_per_vertex, top[rows], lon0, lat0),
+            columns=[column.take(rows) for column in columns], palette="city",
+        ))  # fmt: skip
+    heights_of = {leaf.key: float(height[leaf.start : leaf.stop].max()) for leaf in leaves}
+
+    def tileset(summaries: list[TileSummary]) -> dict[str, Any]:
+        bounds = node_bounds(tree, summaries)
+        errors = lod_geometric_errors(tree, bounds, content_error)
+        uris = {key: f"content/{key}.glb" for key, _, _, _ in summaries}
+        transform = column_major(enu_to_ecef_matrix(lon0, lat0, 0.0))
+        tallest = subtree_max(tree, heights_of)[tree.key]
+        return dict(build_tileset(tree, bounds, errors, tallest, uris, transform, GENERATOR, "REPLACE"))
+
+    lods = Counter(city.lod.tolist())
+    report.update(
+        heights="; ".join(dict.fromkeys(heights)),
+        transform="; ".join(dict.fromkeys(transforms)),
+        origin={"lon": lon0, "lat": lat0, "height": 0.0},
+        lod={
+            f"LoD{code // 10}" + (f".{code % 10}" if code % 10 else ""): count
+            for code, count in sorted(lods.items())
+        },
+        polygons=len(polygon_class),
+        footprints=dict(how),
+        height_rules={"geometry": len(order)},
+    )
+    return publish_layer(
+        layer_id, options, settings, registrar, log, report, sets, columns, tileset,
+        features, progress, started, timings, t,
+    )  # fmt: skip
+
+
+def _polygon_index(rings: Rings, buildings: IntArray) -> IntArray:
+    """Indices of the polygons of these buildings, in the order `rings.take(buildings)` lays them out."""
+    from twin.ingest.rings import ragged_gather
+
+    starts = rings.building_polygon_start
+    return ragged_gather(starts[buildings], starts[buildings + 1] - starts[buildings])
+
+
+def _publish_empty(
+    layer_id: str, options: IngestOptions, settings: Settings, registrar: Registrar | None, log: IngestLog,
+    report: dict[str, Any], progress: Progress, started: float, timings: dict[str, float],
+) -> dict[str, Any]:  # fmt: skip
+    """Publish a layer without buildings: a tileset whose root has no content (and no place on Earth)."""
+
+    def tileset(summaries: list[TileSummary]) -> dict[str, Any]:
+        root = {"boundingVolume": {"sphere": [0.0, 0.0, 0.0, 1.0]}, "geometricError": 0.0, "refine": "ADD"}
+        return {"asset": {"version": "1.1", "generator": GENERATOR}, "geometricError": 0.0, "root": root}
+
+    report.update(heights="none (no buildings)", transform="none (no buildings)", height_rules={})
+    columns = build_columns(pa.array([], pa.string()), np.zeros(0), pa.array([], pa.string()), pa.table({}))
+    return publish_layer(
+        layer_id, options, settings, registrar, log, report, [], columns, tileset, None, progress, started,
+        timings, time.perf_counter(),
+    )  # fmt: skip

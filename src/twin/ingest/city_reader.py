@@ -1,0 +1,347 @@
+"""Reading many city model inputs into one set of buildings: parallel parsing, CRS, LoD choice, attributes.
+
+Inputs (CityGML files, CityJSON files and CityJSONSeq streams, zip members) are parsed in worker processes,
+one input per task, each by its streaming reader (`twin.ingest.citygml`, `twin.ingest.cityjson`) into
+`CityChunk`s, which are repaired (`twin.ingest.surface_repair`) in the worker too. This process then names
+each chunk's CRS, chooses the level of detail, drops duplicates and joins everything into `CityBuildings`.
+
+Level of detail: without `--lod`, the highest LoD that every building has (so that the layer is uniform);
+with `--lod`, that LoD, or for a building without it the highest it has below (counted in the report).
+"""
+
+from __future__ import annotations
+
+import multiprocessing
+import os
+from collections import Counter
+from collections.abc import Callable
+from concurrent.futures import ProcessPoolExecutor
+from dataclasses import dataclass
+from typing import Any
+
+import numpy as np
+import numpy.typing as npt
+import pyarrow as pa
+from pyproj import CRS
+
+from twin.errors import CRSError, InputError
+from twin.geo.crs import parse_crs
+from twin.geo.srsname import parse_srs_name
+from twin.ingest.citymodel import CityChunk, lod_code, lod_text
+from twin.ingest.codelists import function_label, roof_type_label
+from twin.ingest.detect import SourceFormat, detect_format, detect_head
+from twin.ingest.model import IngestLog
+from twin.ingest.rings import Rings, ragged_gather
+from twin.ingest.sources import SourceRef
+from twin.ingest.surface_repair import repair_polygons, select_polygons
+
+CITY_FORMATS = (SourceFormat.CITYGML, SourceFormat.CITYJSON)
+# Inputs smaller than this in all are parsed in this process: forking workers costs more than it saves.
+PARALLEL_MIN_BYTES = 4 << 20
+Progress = Callable[[str, int, int], None]
+
+
+@dataclass(frozen=True)
+class CityOptions:
+    """How city model inputs become buildings (CLI flags of `twin ingest`)."""
+
+    crs: str | None = None
+    lod: str | None = None
+
+
+@dataclass
+class CityBuildings:
+    """Every building read, with the polygons of its chosen LoD in its source CRS (3D rings).
+
+    `crs[building_crs[b]]` is building b's CRS; `lod` its LoD code (see `lod_code`).
+    """
+
+    polygons: Rings
+    polygon_class: npt.NDArray[np.uint8]
+    lod: npt.NDArray[np.uint8]
+    crs: list[CRS]
+    building_crs: npt.NDArray[np.int64]
+    ids: pa.Array
+    attributes: pa.Table
+    empty_sources: list[str]
+
+    def __len__(self) -> int:
+        return self.polygons.building_count
+
+
+def input_format(source: SourceRef) -> SourceFormat:
+    """The format of one input from its first bytes; InputError naming it when unknown."""
+    if source.member is None:
+        return detect_format(source.path)
+    try:
+        head = source.head()
+    except OSError as exc:
+        raise InputError(f"{source.name}: cannot be read ({exc})") from exc
+    return detect_head(head, source.name)
+
+
+def _parse(source: SourceRef, fmt: SourceFormat) -> list[CityChunk]:
+    """Parse and repair one input (runs in a worker process)."""
+    if fmt == SourceFormat.CITYGML:
+        from twin.ingest.citygml import read_citygml
+
+        chunks = read_citygml(source)
+    else:
+        from twin.ingest.cityjson import read_cityjson
+
+        chunks = read_cityjson(source)
+    return [repair_polygons(chunk) for chunk in chunks]
+
+
+def parse_all(sources: list[SourceRef], formats: list[SourceFormat], progress: Progress) -> list[CityChunk]:
+    """Every input's chunks, in input order; two worker processes when the inputs are large."""
+    total = sum(source.size() for source in sources)
+    workers = min(2, os.cpu_count() or 1)
+    chunks: list[CityChunk] = []
+    progress("read", 0, len(sources))
+    if workers > 1 and len(sources) > 1 and total >= PARALLEL_MIN_BYTES:
+        context = multiprocessing.get_context("fork")
+        with ProcessPoolExecutor(workers, mp_context=context) as pool:
+            for done, result in enumerate(pool.map(_parse, sources, formats, chunksize=1), start=1):
+                chunks.extend(result)
+                progress("read", done, len(sources))
+    else:
+        for done, (source, fmt) in enumerate(zip(sources, formats, strict=True), start=1):
+            chunks.extend(_parse(source, fmt))
+            progress("read", done, len(sources))
+    return chunks
+
+
+def _chunk_crs(chunk: CityChunk, override: CRS | None, cache: dict[str, CRS]) -> CRS | None:
+    if override is not None:
+        return override
+    if chunk.crs is None:
+        if not len(chunk):
+            return None
+        raise CRSError(f"{chunk.source}: declares no CRS; pass --crs, e.g. --crs EPSG:25832")
+    if chunk.crs not in cache:
+        try:
+            cache[chunk.crs] = parse_srs_name(chunk.crs)
+        except CRSError as exc:
+            raise CRSError(f"{chunk.source}: {exc.message}") from exc
+    return cache[chunk.crs]
+
+
+def _building_lods(chunk: CityChunk) -> npt.NDArray[np.uint64]:
+    """Per building, a bit mask of the LoD codes it has polygons of."""
+    rings = chunk.polygons
+    masks = np.zeros(rings.building_count, dtype=np.uint64)
+    if len(chunk.polygon_lod):
+        bits = np.left_shift(np.uint64(1), chunk.polygon_lod.astype(np.uint64))
+        np.bitwise_or.at(masks, rings.polygon_building, bits)
+    return masks
+
+
+def choose_lods(masks: npt.NDArray[np.uint64], wanted: str | None, log: IngestLog) -> npt.NDArray[np.int64]:
+    """The LoD code each building is shown at (-1: none), from its LoD bit masks; explained in the log."""
+    has_any = masks != 0
+    chosen = np.full(len(masks), -1, dtype=np.int64)
+    if not has_any.any():
+        return chosen
+    codes = np.arange(64, dtype=np.uint64)
+    present = ((masks[:, None] >> codes[None, :]) & np.uint64(1)).astype(bool)  # (B, 64)
+    available = Counter({lod_text(int(c)): int(n) for c, n in enumerate(present.sum(axis=0)) if n})
+    if wanted is None:
+        common = np.flatnonzero(present[has_any].all(axis=0))
+        if len(common):
+            target = int(common.max())
+            chosen[has_any] = target
+            log.notes.append(f"level of detail {lod_text(target)}, the highest every building has "
+                             f"(buildings per LoD: {dict(sorted(available.items()))})")  # fmt: skip
+            return chosen
+        target = 63
+        log.warn("the buildings have no level of detail in common: each is shown at its highest "
+                 f"(buildings per LoD: {dict(sorted(available.items()))})")  # fmt: skip
+    else:
+        try:
+            target = lod_code(wanted)
+        except ValueError as exc:
+            raise InputError(f"--lod: '{wanted}' is not a level of detail such as 2 or 2.2") from exc
+    below = present & (codes[None, :] <= target)
+    best = np.where(below.any(axis=1), 63 - np.argmax(below[:, ::-1], axis=1), -1)
+    # A building with nothing at or below the target shows its lowest LoD above it.
+    above = np.where(present.any(axis=1), np.argmax(present, axis=1), -1)
+    chosen = np.where(best >= 0, best, above)
+    chosen[~has_any] = -1
+    if wanted is not None:
+        other = int(np.count_nonzero(has_any & (chosen != target)))
+        log.notes.append(f"level of detail {lod_text(target)} (--lod)"
+                         + (f"; {other} buildings without it use their nearest" if other else ""))  # fmt: skip
+    return chosen
+
+
+def _typed_array(values: list[Any]) -> pa.Array:
+    """One attribute column from Python values: bool, int64 or float64 when all values are, else text."""
+    kinds = {type(value) for value in values if value is not None}
+    if kinds <= {bool}:
+        return pa.array(values, type=pa.bool_())
+    if kinds <= {int}:
+        return pa.array(values, type=pa.int64())
+    if kinds <= {int, float}:
+        return pa.array([None if v is None else float(v) for v in values], type=pa.float64())
+    texts = [
+        None if v is None else ("true" if v is True else "false" if v is False else str(v)) for v in values
+    ]
+    return pa.array(texts, type=pa.string())
+
+
+def attribute_table(rows: list[dict[str, Any]]) -> pa.Table:
+    """The attributes of buildings (one dict each, missing keys are nulls) as an Arrow table."""
+    names = list(dict.fromkeys(name for row in rows for name in row))
+    if not names:
+        return pa.table({"_": pa.nulls(len(rows))}).select([])
+    return pa.table({name: _typed_array([row.get(name) for row in rows]) for name in names})
+
+
+def _unify(tables: list[pa.Table]) -> pa.Table:
+    """Concatenate attribute tables whose columns differ in presence or type (numbers widen, else text)."""
+    tables = [table for table in tables if table.num_rows]
+    if not tables:
+        return pa.table({"_": pa.nulls(0)}).select([])
+    if len(tables) == 1:
+        return tables[0]
+    types: dict[str, set[pa.DataType]] = {}
+    for table in tables:
+        for field in table.schema:
+            types.setdefault(field.name, set()).add(field.type)
+    target: dict[str, pa.DataType] = {}
+    for name, found in types.items():
+        if len(found) == 1:
+            target[name] = next(iter(found))
+        elif found <= {pa.int64(), pa.float64()}:
+            target[name] = pa.float64()
+        else:
+            target[name] = pa.string()
+    unified = []
+    for table in tables:
+        columns = []
+        for name, kind in target.items():
+            if name in table.column_names:
+                column = table.column(name)
+                columns.append(column if column.type == kind else column.cast(kind))
+            else:
+                columns.append(pa.nulls(table.num_rows, kind))
+        unified.append(pa.table(columns, names=list(target)))
+    return pa.concat_tables(unified)
+
+
+def read_city_buildings(
+    sources: list[SourceRef], options: CityOptions, log: IngestLog, progress: Progress
+) -> CityBuildings:
+    """Read, repair and join the buildings of city model inputs; InputError/CRSError naming the input."""
+    formats = [input_format(source) for source in sources]
+    for source, fmt in zip(sources, formats, strict=True):
+        if fmt not in CITY_FORMATS:
+            raise InputError(
+                f"{source.name}: {fmt.value} cannot be ingested together with city models (CityGML, CityJSON); "
+                "ingest it as a layer of its own"
+            )
+    chunks = parse_all(sources, formats, progress)
+    override = parse_crs(options.crs) if options.crs else None
+    cache: dict[str, CRS] = {}
+    crs_list: list[CRS] = []
+    chunk_crs: list[int] = []
+    for chunk in chunks:
+        log.merge(chunk.log)
+        crs = _chunk_crs(chunk, override, cache)
+        if crs is None:
+            chunk_crs.append(-1)
+            continue
+        if crs not in crs_list:
+            crs_list.append(crs)
+        chunk_crs.append(crs_list.index(crs))
+    with_buildings = {chunk.source for chunk in chunks if len(chunk)}
+    empty_sources = sorted({chunk.source for chunk in chunks} - with_buildings)
+
+    masks = [_building_lods(chunk) for chunk in chunks]
+    chosen = choose_lods(np.concatenate(masks) if masks else np.zeros(0, np.uint64), options.lod, log)
+    parts: list[CityChunk] = []
+    keep_rows: list[npt.NDArray[np.int64]] = []
+    crs_of: list[npt.NDArray[np.int64]] = []
+    seen: set[str] = set()
+    offset = 0
+    for chunk, crs_index in zip(chunks, chunk_crs, strict=True):
+        count = len(chunk)
+        lods = chosen[offset : offset + count]
+        offset += count
+        rings = chunk.polygons
+        wanted = np.take(lods, rings.polygon_building) == chunk.polygon_lod
+        selected = select_polygons(chunk, wanted)
+        has_polygons = np.diff(selected.polygons.building_polygon_start) > 0
+        empty = [chunk.ids[i] for i in np.flatnonzero(~has_polygons)]
+        log.skip("no usable polygons (no geometry, or all dropped by the repair rules)", empty)
+        duplicates = []
+        rows = []
+        for i in np.flatnonzero(has_polygons).tolist():
+            if chunk.ids[i] in seen:
+                duplicates.append(chunk.ids[i])
+                continue
+            seen.add(chunk.ids[i])
+            rows.append(i)
+        log.skip("duplicate building id (the same building in two inputs?): the first is kept", duplicates)
+        index = np.asarray(rows, dtype=np.int64)
+        kept = selected.polygons.take(index)
+        starts = selected.polygons.building_polygon_start
+        polygon_index = ragged_gather(starts[index], starts[index + 1] - starts[index])
+        parts.append(
+            CityChunk(chunk.source, chunk.crs, kept, selected.polygon_class[polygon_index],
+                      np.take(lods, index).astype(np.uint8), [chunk.ids[i] for i in rows],
+                      [dict(chunk.attributes[i], source_file=_file_name(chunk.source)) for i in rows])
+        )  # fmt: skip
+        keep_rows.append(index)
+        crs_of.append(np.full(len(rows), crs_index, dtype=np.int64))
+    polygons = Rings.concat([part.polygons for part in parts]) if parts else Rings.empty(has_z=True)
+    return CityBuildings(
+        polygons=polygons,
+        polygon_class=np.concatenate([p.polygon_class for p in parts]) if parts else np.zeros(0, np.uint8),
+        lod=np.concatenate([p.polygon_lod for p in parts]) if parts else np.zeros(0, np.uint8),
+        crs=crs_list,
+        building_crs=np.concatenate(crs_of) if crs_of else np.zeros(0, np.int64),
+        ids=pa.array([i for p in parts for i in p.ids], type=pa.string()),
+        attributes=_with_labels(_unify([attribute_table(p.attributes) for p in parts]), parts),
+        empty_sources=empty_sources,
+    )
+
+
+def _file_name(source: str) -> str:
+    """The file name of an input as `SourceRef.name` gives it ('a/b.gml', or 'a/t.zip:x/b.gml')."""
+    return source.rpartition(":")[2].rpartition("/")[2] if ":" in source else os.path.basename(source)
+
+
+# Code-list attributes that get a German label column next to them.
+LABELLED = {"function": function_label, "usage": function_label, "roof_type": roof_type_label}
+
+
+def _with_labels(table: pa.Table, parts: list[CityChunk]) -> pa.Table:
+    """The attributes with a German label beside each coded value, the LoD, and no code-space columns.
+
+    The code space (which code list a CityGML value is from) chooses the label and is not kept: it is
+    bookkeeping of the source, not an attribute of the building.
+    """
+    for name, labeller in LABELLED.items():
+        if name not in table.column_names:
+            continue
+        codes = table.column(name).cast(pa.string()).to_pylist()
+        space_name = f"{name}_code_space"
+        spaces = (
+            table.column(space_name).to_pylist() if space_name in table.column_names else [None] * len(codes)
+        )
+        known: dict[tuple[str, str | None], str | None] = {}
+        labels: list[str | None] = []
+        for code, space in zip(codes, spaces, strict=True):
+            if code is None:
+                labels.append(None)
+                continue
+            if (code, space) not in known:
+                known[(code, space)] = labeller(code, space)
+            labels.append(known[(code, space)])
+        position = table.column_names.index(name) + 1
+        table = table.add_column(position, f"{name}_label", pa.array(labels, type=pa.string()))
+    table = table.drop_columns([c for c in table.column_names if c.endswith("_code_space")])
+    lods = [lod_text(int(code)) for part in parts for code in part.polygon_lod]
+    return table.append_column("lod", pa.array(lods, type=pa.string()))
