@@ -130,12 +130,20 @@ def test_ground_mode_puts_bases_on_the_ellipsoid(tmp_path: Path) -> None:
     assert h.max() == pytest.approx(10.0, abs=0.01)
 
 
-def test_z_without_vertical_datum_outside_germany_is_refused(tmp_path: Path) -> None:
+def test_z_without_vertical_datum_outside_germany_stands_on_the_ground(tmp_path: Path) -> None:
+    """A PolygonZ file whose CRS names no height system (most shapefiles' .prj): with --heights auto the
+    buildings stand on the ground and the report and console say why; --heights source refuses."""
     source = _z_footprints(tmp_path / "z.gpkg", crs="EPSG:32630")
     from twin.errors import CRSError
 
+    report = ingest([source], IngestOptions("z"), Settings(data_dir=tmp_path / "data"))
+    assert report["heights"].startswith("ground")
+    assert report["ground_height"] == 0.0
+    assert any(
+        "without a vertical CRS" in warning and "--vertical-crs" in warning for warning in report["warnings"]
+    )
     with pytest.raises(CRSError, match="--vertical-crs"):
-        ingest([source], IngestOptions("z"), Settings(data_dir=tmp_path / "data"))
+        ingest([source], IngestOptions("z", heights="source"), Settings(data_dir=tmp_path / "data"))
     report = ingest(
         [source], IngestOptions("z", vertical_crs="ellipsoidal"), Settings(data_dir=tmp_path / "data")
     )

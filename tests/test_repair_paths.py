@@ -12,7 +12,7 @@ import pyogrio
 import pytest
 import shapely
 from conftest import shared
-from hypothesis import given, settings
+from hypothesis import example, given, settings
 from hypothesis import strategies as st
 
 from twin.ingest.model import IngestLog
@@ -39,7 +39,9 @@ def _compare(geoms: np.ndarray) -> tuple[int, int]:
         mine, theirs = ours[int(index)], geos[index]
         assert shapely.is_valid(mine), shapely.is_valid_reason(mine)
         area = shapely.area(theirs)
-        assert shapely.area(mine) == pytest.approx(area, rel=1e-9, abs=1e-9)
+        # The paths may keep different ones of two vertices closer than the 1 mm repeat tolerance: shapes then
+        # differ by well under a square millimetre, which is all the two checks below allow.
+        assert shapely.area(mine) == pytest.approx(area, rel=1e-9, abs=1e-6)
         assert shapely.area(shapely.symmetric_difference(mine, theirs)) <= 1e-6 * max(area, 1.0)
         # Exteriors counter-clockwise (walls face outwards), as GEOS orients them.
         for part in shapely.get_parts(mine):
@@ -75,5 +77,15 @@ def bad_footprints(draw: st.DrawFn) -> shapely.Geometry:
 
 @settings(max_examples=300, deadline=None, derandomize=True)
 @given(st.lists(bad_footprints(), min_size=1, max_size=6))
+# A bow tie with repeated vertices where the numpy path and GEOS keep different near-duplicates (found by
+# this test when other tests ran before it: hypothesis's draws depend on what ran earlier in the process).
+@example(
+    [
+        shapely.from_wkt(
+            "POLYGON ((300000 5200000, 300000 5200000, 300000 5199998.75, 299998.75 5199997.5, 300005 5200000, "
+            "300000 5200000, 300000 5200000, 300000 5200000, 300000 5199995, 299995 5200000, 300000 5200000))"
+        )
+    ]
+)
 def test_generated_bad_footprints_repair_the_same_either_way(shapes: list[shapely.Geometry]) -> None:
     _compare(np.array(shapes, dtype=object))

@@ -219,6 +219,7 @@ def ingest_city_models(
         heights="; ".join(dict.fromkeys(heights)),
         transform="; ".join(dict.fromkeys(transforms)),
         origin={"lon": lon0, "lat": lat0, "height": 0.0},
+        ground_height=round(float(np.median(base)), 3),
         lod={
             f"LoD{code // 10}" + (f".{code % 10}" if code % 10 else ""): count
             for code, count in sorted(lods.items())

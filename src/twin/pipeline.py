@@ -217,6 +217,7 @@ def _ingest_footprints(
         "transform": geodetic.description,
         "features_read": read_count,
         "origin": {"lon": lon0, "lat": lat0, "height": 0.0},
+        "ground_height": round(float(np.median(base)), 3),
         "height_rules": {str(k): int(v) for k, v in value_counts(buildings.height_rule).items()},
     }
     return publish_layer(

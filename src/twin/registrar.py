@@ -62,6 +62,7 @@ def register(
         tileset=f"/tiles/{layer_id}/tileset.json",
         report=f"/tiles/{layer_id}/report.json",
         properties=report.get("properties", []),
+        ground_height=float(report.get("ground_height", 0.0)),
     )
     record = LayerRecord(
         id=layer_id,

@@ -14,7 +14,7 @@ function codeListFamily(codeSpace) {
   }
   const text = String(codeSpace);
   const lowered = text.toLowerCase();
-  if (text.includes("AdV") || lowered.includes("/adv/") || lowered.includes("alkis")) {
+  if (text.includes("AdV") || ["/adv/", "adv-online", "alkis"].some((mark) => lowered.includes(mark))) {
     return "adv";
   }
   if (lowered.includes("sig3d") || lowered.includes("_abstractbuilding_")) {

@@ -1,6 +1,7 @@
-// Readable labels for well-known attribute names, and for the AdV code lists some attributes carry.
+// Readable labels for well-known attribute names, and for the code lists some attributes carry.
 // Unknown attributes keep their raw name; unknown codes are shown as they are.
 
+import { functionEntry, roofTypeEntry } from "./codelists.js";
 import { language } from "./i18n.js";
 
 const ATTRIBUTES = {
@@ -9,6 +10,7 @@ const ATTRIBUTES = {
   name: { de: "Name", en: "Name" },
   adresse: { de: "Adresse", en: "Address" },
   address: { de: "Adresse", en: "Address" },
+  addresses: { de: "Adressen", en: "Addresses" },
   hoehe: { de: "Gebäudehöhe", en: "Building height", unit: "m" },
   height: { de: "Modellhöhe", en: "Model height", unit: "m" },
   traufhoehe: { de: "Traufhöhe", en: "Eaves height", unit: "m" },
@@ -42,6 +44,36 @@ const ATTRIBUTES = {
   amt: { de: "Amt", en: "Office" },
   dokument: { de: "Dokument", en: "Document" },
   externereferenz: { de: "Planunterlagen", en: "Plan documents" },
+
+  // The canonical names the CityGML/CityJSON ingest writes (twin.ingest.citymodel).
+  class: { de: "Gebäudeklasse", en: "Building class" },
+  function_label: { de: "Funktion (Bezeichnung)", en: "Function (label)" },
+  usage: { de: "Nutzung", en: "Usage", codes: "function" },
+  roof_type_label: { de: "Dachform (Bezeichnung)", en: "Roof type (label)" },
+  class_code_space: { de: "Codeliste der Gebäudeklasse", en: "Building class code list" },
+  function_code_space: { de: "Codeliste der Funktion", en: "Function code list" },
+  usage_code_space: { de: "Codeliste der Nutzung", en: "Usage code list" },
+  roof_type_code_space: { de: "Codeliste der Dachform", en: "Roof type code list" },
+  measured_height: { de: "Gemessene Höhe", en: "Measured height", unit: "m" },
+  storeys_above_ground: { de: "Geschosse über Grund", en: "Storeys above ground" },
+  storeys_below_ground: { de: "Geschosse unter Grund", en: "Storeys below ground" },
+  year_of_construction: { de: "Baujahr", en: "Year of construction" },
+  year_of_demolition: { de: "Abrissjahr", en: "Year of demolition" },
+  street: { de: "Straße", en: "Street" },
+  house_number: { de: "Hausnummer", en: "House number" },
+  postcode: { de: "Postleitzahl", en: "Postcode" },
+  locality: { de: "Ort", en: "Locality" },
+  creation_date: { de: "Erstellungsdatum", en: "Creation date" },
+  building_parts: { de: "Gebäudeteile", en: "Building parts" },
+  source_file: { de: "Quelldatei", en: "Source file" },
+
+  // Generic attributes of the NRW LoD2 buildings (looked up in lower case).
+  gemeindeschluessel: { de: "Gemeindeschlüssel", en: "Municipality key" },
+  datenquelledachhoehe: { de: "Datenquelle Dachhöhe", en: "Data source of the roof height" },
+  datenquellebodenhoehe: { de: "Datenquelle Bodenhöhe", en: "Data source of the ground height" },
+  datenquellelage: { de: "Datenquelle Lage", en: "Data source of the position" },
+  grundrissaktualitaet: { de: "Grundrissaktualität", en: "Footprint currency" },
+  geometrietyp2dreferenz: { de: "Geometrietyp 2D-Referenz", en: "Geometry type of the 2D reference" },
 };
 
 // XPlanung BP_PlanArt (plan type) and BP_Rechtsstand (legal status), the common values.
@@ -64,48 +96,6 @@ const STATUS_CODES = {
   5000: { de: "Untergegangen", en: "Void" },
 };
 
-// ALKIS/AdV building functions (Gebäudefunktion, code list 31001) - the most frequent ones.
-const FUNCTION_CODES = {
-  "31001_1000": { de: "Wohngebäude", en: "Residential building" },
-  "31001_1010": { de: "Wohnhaus", en: "House" },
-  "31001_1020": { de: "Wohnheim", en: "Residential home" },
-  "31001_1100": { de: "Gemischt genutztes Gebäude mit Wohnen", en: "Mixed use building with housing" },
-  "31001_1120": { de: "Wohngebäude mit Handel und Dienstleistungen", en: "Residential with trade and services" },
-  "31001_1123": { de: "Wohn- und Geschäftsgebäude", en: "Residential and commercial building" },
-  "31001_2030": { de: "Kreditinstitut", en: "Bank" },
-  "31001_2050": { de: "Geschäftsgebäude", en: "Commercial building" },
-  "31001_2056": { de: "Apotheke", en: "Pharmacy" },
-  "31001_2071": { de: "Hotel, Motel, Pension", en: "Hotel, motel, guest house" },
-  "31001_2081": { de: "Gaststätte, Restaurant", en: "Pub, restaurant" },
-  "31001_3010": { de: "Verwaltungsgebäude", en: "Administration building" },
-  "31001_3040": { de: "Kirche", en: "Church" },
-  "31001_3050": { de: "Museum", en: "Museum" },
-  "31001_2000": { de: "Gebäude für Wirtschaft oder Gewerbe", en: "Commercial or industrial building" },
-  "31001_2010": { de: "Gebäude für Handel und Dienstleistungen", en: "Trade and services building" },
-  "31001_2020": { de: "Bürogebäude", en: "Office building" },
-  "31001_2463": { de: "Garage", en: "Garage" },
-  "31001_3000": { de: "Gebäude für öffentliche Zwecke", en: "Public building" },
-};
-
-// AdV/CityGML roof types (Dachform).
-const ROOF_CODES = {
-  1000: { de: "Flachdach", en: "Flat roof" },
-  2100: { de: "Pultdach", en: "Monopitch roof" },
-  2200: { de: "Versetztes Pultdach", en: "Dual pent roof" },
-  3100: { de: "Satteldach", en: "Gabled roof" },
-  3200: { de: "Walmdach", en: "Hipped roof" },
-  3300: { de: "Krüppelwalmdach", en: "Half-hipped roof" },
-  3400: { de: "Mansardendach", en: "Mansard roof" },
-  3500: { de: "Zeltdach", en: "Pavilion roof" },
-  3600: { de: "Kegeldach", en: "Cone roof" },
-  3700: { de: "Kuppeldach", en: "Dome roof" },
-  3800: { de: "Sheddach", en: "Sawtooth roof" },
-  3900: { de: "Bogendach", en: "Arch roof" },
-  4000: { de: "Turmdach", en: "Tower roof" },
-  5000: { de: "Mischform", en: "Mixed roof" },
-  9999: { de: "Sonstiges", en: "Other" },
-};
-
 /** The readable label of attribute `name` in the active language, or `name` itself. */
 export function attributeLabel(name) {
   const known = ATTRIBUTES[String(name).toLowerCase()];
@@ -117,22 +107,40 @@ export function attributeUnit(name) {
   return ATTRIBUTES[name.toLowerCase()]?.unit ?? "";
 }
 
-/** A code value made readable: "Wohngebäude (31001_1000)"; other values are returned as null. */
-export function codeLabel(name, value) {
+/** The {de, en} entry of one code of code list `list`, or null. */
+function codeEntry(list, code, codeSpace) {
+  if (list === "function") {
+    return functionEntry(code, codeSpace);
+  }
+  if (list === "roof") {
+    return roofTypeEntry(code, codeSpace);
+  }
+  if (list === "planart") {
+    return PLANART_CODES[code] ?? null;
+  }
+  if (list === "status") {
+    return STATUS_CODES[code] ?? null;
+  }
+  return null;
+}
+
+/**
+ * A code value made readable: "Wohngebäude (31001_1000)"; values that are not known codes give null.
+ * Several codes joined by ";" are labelled one by one. `codeSpace` (the attribute's `<name>_code_space`, when
+ * the caller has it) picks the code list where AdV and SIG3D codes overlap; without it AdV is assumed.
+ */
+export function codeLabel(name, value, codeSpace = null) {
   const list = ATTRIBUTES[String(name).toLowerCase()]?.codes;
   if (!list) {
     return null;
   }
-  const raw = String(value).trim();
-  let entry = null;
-  if (list === "function") {
-    entry = FUNCTION_CODES[raw] ?? FUNCTION_CODES[`31001_${raw}`];
-  } else if (list === "roof") {
-    entry = ROOF_CODES[raw];
-  } else if (list === "planart") {
-    entry = PLANART_CODES[raw];
-  } else if (list === "status") {
-    entry = STATUS_CODES[raw];
+  const codes = String(value)
+    .split(";")
+    .map((code) => code.trim())
+    .filter((code) => code !== "");
+  const entries = codes.map((code) => codeEntry(list, code, codeSpace));
+  if (!entries.some((entry) => entry)) {
+    return null;
   }
-  return entry ? `${entry[language()]} (${raw})` : null;
+  return codes.map((code, i) => (entries[i] ? `${entries[i][language()]} (${code})` : code)).join("; ");
 }

@@ -79,6 +79,18 @@ export function flattenLayers(nodes) {
 }
 
 /**
+ * Lower a tileset by `height` metres along the local vertical at its centre: the globe has no terrain, so
+ * buildings with real ellipsoidal heights (NHN + quasigeoid, tens of metres) would float above it.
+ */
+function lowerToEllipsoid(tileset, height) {
+  const centre = Cesium.Cartographic.fromCartesian(tileset.boundingSphere.center);
+  const at = Cesium.Cartesian3.fromRadians(centre.longitude, centre.latitude, 0);
+  const below = Cesium.Cartesian3.fromRadians(centre.longitude, centre.latitude, -height);
+  const offset = Cesium.Cartesian3.subtract(below, at, new Cesium.Cartesian3());
+  tileset.modelMatrix = Cesium.Matrix4.fromTranslation(offset);
+}
+
+/**
  * Load every 3D Tiles layer of the tree into the scene.
  * Returns {tilesets: {id: Cesium3DTileset}, failed: [id]}; a failing layer does not stop the others.
  */
@@ -95,6 +107,7 @@ export async function loadTilesets(viewer, layers, options) {
           });
           tileset.show = layer.visible;
           tileset.twinLayer = layer;
+          if (layer.ground_height) lowerToEllipsoid(tileset, layer.ground_height);
           viewer.scene.primitives.add(tileset);
           tilesets[layer.id] = tileset;
         } catch (error) {

@@ -216,6 +216,9 @@ def layer_entry(layer: LayerRecord, layers_dir: Path | None = None) -> dict[str,
         "feature_count": layer.feature_count,
         "planning": layer.planning,
         "properties": properties,
+        # Typical ellipsoidal height of the buildings' feet (metres): without terrain, the viewer lowers the
+        # layer by it so that buildings with real heights stand on the globe instead of floating above it.
+        "ground_height": float(extra.get("ground_height", 0.0) or 0.0),
     }
 
 

@@ -112,8 +112,19 @@ def repair_footprints(
 
     invalid = ~shapely.is_valid(sub)
     if invalid.any():
-        fixed = shapely.make_valid(sub[invalid], method="structure", keep_collapsed=False)
-        sub[invalid] = polygonal_part(np.asarray(fixed, dtype=object))
+        fixed = polygonal_part(
+            np.asarray(
+                shapely.make_valid(sub[invalid], method="structure", keep_collapsed=False), dtype=object
+            )
+        )
+        # A Polygon whose ring crosses itself can come back as parts that share an edge (invalid as a
+        # MultiPolygon); made valid once more, the parts are joined into one outline.
+        again = ~shapely.is_valid(fixed)
+        if again.any():
+            fixed[again] = polygonal_part(np.asarray(
+                shapely.make_valid(fixed[again], method="structure", keep_collapsed=False), dtype=object
+            ))  # fmt: skip
+        sub[invalid] = fixed
         log.repair(
             "invalid polygon made valid (self-intersection, bow tie or bad ring nesting)", int(invalid.sum())
         )

@@ -48,7 +48,7 @@ Palette = Literal["lod1", "city"]
 WALL_COLOUR = [0.93, 0.92, 0.89, 1.0]
 PALETTES: dict[str, list[list[float]]] = {
     "lod1": [[0.78, 0.78, 0.76, 1.0], WALL_COLOUR, [0.55, 0.55, 0.55, 1.0], [0.62, 0.68, 0.74, 1.0]],
-    "city": [[0.62, 0.27, 0.2, 1.0], WALL_COLOUR, [0.55, 0.55, 0.55, 1.0], [0.62, 0.68, 0.74, 1.0]],
+    "city": [[0.42, 0.12, 0.08, 1.0], WALL_COLOUR, [0.55, 0.55, 0.55, 1.0], [0.62, 0.68, 0.74, 1.0]],
 }
 MATERIAL_NAMES = [surface.name.lower() for surface in SurfaceClass][: SurfaceClass.UNKNOWN]
 
