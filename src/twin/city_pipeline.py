@@ -17,7 +17,7 @@ import pyarrow as pa
 from pyproj import Transformer
 
 from twin.features_parquet import LayerFeatures
-from twin.geo.crs import plan_heights, split_crs
+from twin.geo.crs import crs_label, plan_heights, split_crs
 from twin.geo.frame import column_major, enu_basis, enu_to_ecef_matrix
 from twin.ingest.city_footprints import city_footprints
 from twin.ingest.city_reader import CityBuildings, read_city_buildings
@@ -137,7 +137,7 @@ def ingest_city_models(
     report: dict[str, Any] = {
         "sources": [source.name for source in sources],
         "features_read": read_count,
-        "crs": [crs.to_string() for crs in city.crs],
+        "crs": "; ".join(crs_label(crs) for crs in city.crs),
     }
     if not len(city):
         log.warn("no buildings in the input: the layer is empty")

@@ -20,12 +20,22 @@ import numpy as np
 import numpy.typing as npt
 import pyarrow as pa
 import pyarrow.compute as pc
+from pyproj import CRS
 
 from twin import __version__
 from twin.errors import GeoidGridMissingError, InputError
 from twin.features import FEATURES_FILE
 from twin.features_parquet import LayerFeatures, write_features
-from twin.geo.crs import GeodeticTransform, HeightsMode, VerticalPlan, plan_heights, split_crs
+from twin.geo.crs import (
+    DHHN92,
+    DHHN2016,
+    GeodeticTransform,
+    HeightsMode,
+    VerticalPlan,
+    epsg_code,
+    plan_heights,
+    split_crs,
+)
 from twin.geo.frame import column_major, enu_to_ecef_matrix
 from twin.ingest.city_reader import CityOptions
 from twin.ingest.detect import FOOTPRINT_FORMATS
@@ -123,6 +133,18 @@ def geodetic_transform(
     try:
         return GeodeticTransform(horizontal, plan, settings.grid_dirs, Path(path)), plan
     except GeoidGridMissingError as exc:
+        if plan.vertical_crs is not None and epsg_code(plan.vertical_crs) == DHHN92:
+            # PROJ wants the old BETA2007 grid for DHHN92, which is rarely installed; DHHN2016 differs from
+            # DHHN92 by a few centimetres, so with the GCG2016 grid the heights are nearly exact.
+            modern = VerticalPlan("source", CRS.from_epsg(DHHN2016), plan.description + ", read as DHHN2016")
+            try:
+                geodetic = GeodeticTransform(horizontal, modern, settings.grid_dirs, Path(path))
+            except GeoidGridMissingError:
+                pass
+            else:
+                log.warn(f"{path}: DHHN92 heights taken as DHHN2016 (they differ by a few centimetres): "
+                         "PROJ's grid for DHHN92 (de_adv_BETA2007.tif) is not installed")  # fmt: skip
+                return geodetic, modern
         if options.heights != "auto":
             raise
         log.warn(

@@ -33,9 +33,10 @@ HeightsMode = Literal["auto", "ground", "source"]
 # Horizontal CRSs used for German official data; their heights are (practically always) NHN.
 GERMAN_CRS_CODES = {25832, 25833, 3044, 3045, 4258, 4647, 5650, 5652, 5653, 31466, 31467, 31468, 31469}
 DHHN2016 = 7837
+DHHN92 = 5783
 GEOID_HINT = (
-    "install the quasigeoid grid: `projsync --file de_bkg_gcg2016.tif`, or copy de_bkg_gcg2016.tif into "
-    "{user_dir} or a folder named in TWIN_GRID_DIRS"
+    "install it: `projsync --file {grid}` (on a machine with internet), or copy {grid} into {user_dir} or a "
+    "folder named in TWIN_GRID_DIRS"
 )
 
 _added_grid_dirs: set[str] = set()
@@ -84,6 +85,15 @@ def local_metric_crs(crs: CRS, lon0: float, lat0: float) -> CRS:
     return ProjectedCRS(
         conversion=conversion, geodetic_crs=geodetic, name=f"twin local TM {lon0:.4f} {lat0:.4f}"
     )
+
+
+def crs_label(crs: CRS) -> str:
+    """A short name for reports: 'EPSG:25832+EPSG:7837 (ETRS89 / UTM zone 32N + DHHN2016 height)'."""
+    parts = crs.sub_crs_list if crs.is_compound else [crs]
+    codes = [part.to_authority(min_confidence=70) for part in parts]
+    if all(codes):
+        return "+".join(f"{authority}:{code}" for authority, code in codes if authority) + f" ({crs.name})"
+    return crs.name
 
 
 def epsg_code(crs: CRS) -> int | None:
@@ -199,13 +209,25 @@ class GeodeticTransform:
                     if not grid.available
                 }
             )
-            hint = GEOID_HINT.format(user_dir=pyproj.datadir.get_user_data_dir())
+            hint = GEOID_HINT.format(
+                grid=missing[0] if missing else "de_bkg_gcg2016.tif",
+                user_dir=pyproj.datadir.get_user_data_dir(),
+            )
             raise GeoidGridMissingError(
                 f"{where}heights in {plan.vertical_crs.name} need the PROJ grid(s) {', '.join(missing) or '?'}, "
                 f"which are not installed; {hint}. Or ingest with --heights ground."
             )
         self.transformer: Transformer = group.transformers[0]
-        self.description = self.transformer.description
+        self.grids = sorted(
+            {
+                grid.short_name
+                for op in self.transformer.operations or []
+                for grid in op.grids
+                if grid.available
+            }
+        )
+        grids = f" (grid: {', '.join(self.grids)})" if self.grids else " (no grid)"
+        self.description = self.transformer.description + grids
 
     def __call__(self, x: FloatArray, y: FloatArray, z: FloatArray | None = None) -> tuple[FloatArray, ...]:
         """(lon, lat, h): degrees and metres above the ellipsoid; h is 0 in ground mode."""

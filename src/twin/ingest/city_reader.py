@@ -58,7 +58,7 @@ class CityBuildings:
 
     polygons: Rings
     polygon_class: npt.NDArray[np.uint8]
-    lod: npt.NDArray[np.uint8]
+    lod: npt.NDArray[np.int64]
     crs: list[CRS]
     building_crs: npt.NDArray[np.int64]
     ids: pa.Array
@@ -260,52 +260,66 @@ def read_city_buildings(
 
     masks = [_building_lods(chunk) for chunk in chunks]
     chosen = choose_lods(np.concatenate(masks) if masks else np.zeros(0, np.uint64), options.lod, log)
-    parts: list[CityChunk] = []
-    keep_rows: list[npt.NDArray[np.int64]] = []
-    crs_of: list[npt.NDArray[np.int64]] = []
+    kept: list[_Kept] = []
     seen: set[str] = set()
     offset = 0
     for chunk, crs_index in zip(chunks, chunk_crs, strict=True):
-        count = len(chunk)
-        lods = chosen[offset : offset + count]
-        offset += count
-        rings = chunk.polygons
-        wanted = np.take(lods, rings.polygon_building) == chunk.polygon_lod
-        selected = select_polygons(chunk, wanted)
+        lods = chosen[offset : offset + len(chunk)]
+        offset += len(chunk)
+        selected = select_polygons(chunk, np.take(lods, chunk.polygons.polygon_building) == chunk.polygon_lod)
         has_polygons = np.diff(selected.polygons.building_polygon_start) > 0
         empty = [chunk.ids[i] for i in np.flatnonzero(~has_polygons)]
         log.skip("no usable polygons (no geometry, or all dropped by the repair rules)", empty)
-        duplicates = []
-        rows = []
+        duplicates, rows = [], []
         for i in np.flatnonzero(has_polygons).tolist():
             if chunk.ids[i] in seen:
                 duplicates.append(chunk.ids[i])
-                continue
-            seen.add(chunk.ids[i])
-            rows.append(i)
+            else:
+                seen.add(chunk.ids[i])
+                rows.append(i)
         log.skip("duplicate building id (the same building in two inputs?): the first is kept", duplicates)
-        index = np.asarray(rows, dtype=np.int64)
-        kept = selected.polygons.take(index)
-        starts = selected.polygons.building_polygon_start
-        polygon_index = ragged_gather(starts[index], starts[index + 1] - starts[index])
-        parts.append(
-            CityChunk(chunk.source, chunk.crs, kept, selected.polygon_class[polygon_index],
-                      np.take(lods, index).astype(np.uint8), [chunk.ids[i] for i in rows],
-                      [dict(chunk.attributes[i], source_file=_file_name(chunk.source)) for i in rows])
-        )  # fmt: skip
-        keep_rows.append(index)
-        crs_of.append(np.full(len(rows), crs_index, dtype=np.int64))
-    polygons = Rings.concat([part.polygons for part in parts]) if parts else Rings.empty(has_z=True)
+        kept.append(_Kept.of(selected, np.asarray(rows, dtype=np.int64), lods, crs_index))
+    if not kept:
+        kept.append(_Kept.of(CityChunk("", None, Rings.empty(has_z=True), np.zeros(0, np.uint8),
+                                       np.zeros(0, np.uint8), [], []), np.zeros(0, np.int64), chosen, -1))  # fmt: skip
+    lod = np.concatenate([part.lod for part in kept])
     return CityBuildings(
-        polygons=polygons,
-        polygon_class=np.concatenate([p.polygon_class for p in parts]) if parts else np.zeros(0, np.uint8),
-        lod=np.concatenate([p.polygon_lod for p in parts]) if parts else np.zeros(0, np.uint8),
+        polygons=Rings.concat([part.polygons for part in kept]),
+        polygon_class=np.concatenate([part.polygon_class for part in kept]),
+        lod=lod,
         crs=crs_list,
-        building_crs=np.concatenate(crs_of) if crs_of else np.zeros(0, np.int64),
-        ids=pa.array([i for p in parts for i in p.ids], type=pa.string()),
-        attributes=_with_labels(_unify([attribute_table(p.attributes) for p in parts]), parts),
+        building_crs=np.concatenate([part.crs for part in kept]),
+        ids=pa.array([i for part in kept for i in part.ids], type=pa.string()),
+        attributes=_with_labels(_unify([attribute_table(part.attributes) for part in kept]), lod),
         empty_sources=empty_sources,
     )
+
+
+@dataclass
+class _Kept:
+    """The buildings kept of one chunk: polygons of their chosen LoD, their LoD and CRS, ids, attributes."""
+
+    polygons: Rings
+    polygon_class: npt.NDArray[np.uint8]
+    lod: npt.NDArray[np.int64]
+    crs: npt.NDArray[np.int64]
+    ids: list[str]
+    attributes: list[dict[str, Any]]
+
+    @staticmethod
+    def of(chunk: CityChunk, rows: npt.NDArray[np.int64], lods: npt.NDArray[np.int64], crs: int) -> _Kept:
+        """Buildings `rows` of a chunk whose polygons are already those of the chosen LoD (`lods[row]`)."""
+        starts = chunk.polygons.building_polygon_start
+        polygons = ragged_gather(starts[rows], starts[rows + 1] - starts[rows])
+        source_file = _file_name(chunk.source)
+        return _Kept(
+            polygons=chunk.polygons.take(rows),
+            polygon_class=chunk.polygon_class[polygons],
+            lod=np.take(lods, rows),
+            crs=np.full(len(rows), crs, dtype=np.int64),
+            ids=[chunk.ids[i] for i in rows.tolist()],
+            attributes=[dict(chunk.attributes[i], source_file=source_file) for i in rows.tolist()],
+        )
 
 
 def _file_name(source: str) -> str:
@@ -317,7 +331,7 @@ def _file_name(source: str) -> str:
 LABELLED = {"function": function_label, "usage": function_label, "roof_type": roof_type_label}
 
 
-def _with_labels(table: pa.Table, parts: list[CityChunk]) -> pa.Table:
+def _with_labels(table: pa.Table, lod: npt.NDArray[np.int64]) -> pa.Table:
     """The attributes with a German label beside each coded value, the LoD, and no code-space columns.
 
     The code space (which code list a CityGML value is from) chooses the label and is not kept: it is
@@ -343,5 +357,4 @@ def _with_labels(table: pa.Table, parts: list[CityChunk]) -> pa.Table:
         position = table.column_names.index(name) + 1
         table = table.add_column(position, f"{name}_label", pa.array(labels, type=pa.string()))
     table = table.drop_columns([c for c in table.column_names if c.endswith("_code_space")])
-    lods = [lod_text(int(code)) for part in parts for code in part.polygon_lod]
-    return table.append_column("lod", pa.array(lods, type=pa.string()))
+    return table.append_column("lod", pa.array([lod_text(code) for code in lod.tolist()], type=pa.string()))
