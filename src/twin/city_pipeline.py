@@ -16,6 +16,7 @@ import numpy.typing as npt
 import pyarrow as pa
 from pyproj import Transformer
 
+from twin.errors import CRSError
 from twin.features_parquet import LayerFeatures
 from twin.geo.crs import crs_label, plan_heights, split_crs
 from twin.geo.frame import column_major, enu_basis, enu_to_ecef_matrix
@@ -70,6 +71,12 @@ def _place(
         geodetic, plan = geodetic_transform(horizontal, plan, options, settings, where, log)
         x, y, z = rings.xy[selected, 0], rings.xy[selected, 1], rings.z[selected]
         lon[selected], lat[selected], h[selected] = geodetic(x, y, z if plan.mode == "source" else None)
+        outside = ~(np.isfinite(lon[selected]) & np.isfinite(lat[selected]) & np.isfinite(h[selected]))
+        if outside.any():
+            raise CRSError(
+                f"{where}: {int(outside.sum())} of {outside.size} vertices cannot be transformed from "
+                f"{crs_label(crs)}: their coordinates lie outside what it covers (a wrong --crs?)"
+            )
         if plan.mode == "ground":
             lowest = np.minimum.reduceat(rings.z, rings.building_vertex_start[:-1])
             h[selected] = (rings.z - np.take(lowest, rings.vertex_building))[selected]
