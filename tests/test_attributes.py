@@ -275,6 +275,17 @@ def test_implausible_zero_and_negative_heights_are_ignored() -> None:
     assert log.warnings == ["2 heights in 'height' above 1000 m ignored"]
 
 
+def test_missing_heights_are_counted() -> None:
+    """Shapefiles write '*******' where a number overflowed its field; empty and NaN heights count too."""
+    table = pa.table({"HAUTEUR": ["12.5", "*******", None, "NaN", ""], "nombre_etages": [None, 2, None, None, 1]})
+    height, rule, log = heights_of(table)
+    assert height == [12.5, 6.0, 10.0, 10.0, 3.0]
+    assert rule == ["attribute:HAUTEUR", "storeys", "default", "default", "storeys"]
+    assert log.repaired == {
+        "height in 'HAUTEUR' missing or not a number (empty, NaN, '*******'): next rule used": 4
+    }
+
+
 def test_storeys_fallback_with_storey_height() -> None:
     table = pa.table({"Anzahl_Geschosse": ["2", "0", "400", "1,5", None, "3 OG"]})
     height, rule, log = heights_of(table, storey_height=3.5, default_height=8.0)

@@ -238,6 +238,13 @@ def building_heights(
             log.warn(
                 f"{int(implausible.sum())} heights in '{height_column}' above {MAX_PLAUSIBLE_HEIGHT:.0f} m ignored"
             )
+        missing = ~np.isfinite(values)
+        if missing.any():
+            # Shapefiles write '*******' where a number overflowed its field; others leave it empty or NaN.
+            log.repair(
+                f"height in '{height_column}' missing or not a number (empty, NaN, '*******'): next rule used",
+                int(missing.sum()),
+            )
         ok = np.isfinite(values) & (values > 0) & ~implausible
         height[ok] = values[ok]
         codes[ok] = _ATTRIBUTE
