@@ -61,6 +61,7 @@ SKIPPED = frozenset(
 )  # fmt: skip
 _LOD_PROPERTY = re.compile(r"^lod([0-4])")
 HREF = "{http://www.w3.org/1999/xlink}href"
+_REFERENCES = etree.XPath(".//*[@xl:href]", namespaces={"xl": "http://www.w3.org/1999/xlink"})
 _XPOINTER_ID = re.compile(r"""@gml:id\s*=\s*['"]([^'"]+)['"]""")
 
 
@@ -69,12 +70,18 @@ def local(tag: Any) -> str:
     return tag.rpartition("}")[2] if isinstance(tag, str) else ""
 
 
+GML_IDS = ("{http://www.opengis.net/gml}id", "{http://www.opengis.net/gml/3.2}id")
+POLYGON_QNAMES = tuple(
+    f"{{{namespace}}}{name}"
+    for namespace in ("http://www.opengis.net/gml", "http://www.opengis.net/gml/3.2")
+    for name in sorted(POLYGON_TAGS)
+)
+
+
 def gml_id(element: etree._Element) -> str | None:
     """The element's gml:id, whatever the GML namespace (3.1.1 or 3.2)."""
-    for key, value in element.attrib.items():
-        if key.endswith("}id"):
-            return str(value)
-    return None
+    value = element.get(GML_IDS[0]) or element.get(GML_IDS[1])
+    return None if value is None else str(value)
 
 
 def href_target(href: str) -> str:
@@ -132,6 +139,8 @@ class _BuildingReader:
     def walk(self, element: etree._Element, lod: int | None, surface: SurfaceClass) -> None:
         """Visit the subtree below `element`, collecting polygons with the LoD and class in effect."""
         for child in element:
+            if not len(child) and HREF not in child.attrib:
+                continue  # a leaf (an attribute value): no geometry below it
             name = local(child.tag)
             if not name or name in SKIPPED:
                 continue
@@ -151,6 +160,13 @@ class _BuildingReader:
             href = child.get(HREF)
             if href is not None and child_lod is not None:
                 self.hrefs.append((href_target(href), child_lod, child_surface))
+                continue
+            if match:
+                # A geometry property: below it are only geometry elements, which lxml finds in C.
+                for polygon in child.iter(*POLYGON_QNAMES):
+                    self.add(polygon, child_lod, child_surface)
+                for reference in _REFERENCES(child):
+                    self.hrefs.append((href_target(reference.get(HREF)), child_lod, child_surface))
                 continue
             self.walk(child, child_lod, child_surface)
 
@@ -184,11 +200,18 @@ class _BuildingReader:
         """Add what the building's xlinks point to; returns how many point to nothing in the building."""
         if not self.hrefs:
             return 0
+        # Almost every reference points at a polygon: index those first (lxml finds them by tag, in C), and
+        # everything with an id only when a reference is left over.
         index: dict[str, etree._Element] = {}
-        for element in building.iter():
-            identifier = gml_id(element) if isinstance(element.tag, str) else None
+        for polygon in building.iter(*POLYGON_QNAMES):
+            identifier = gml_id(polygon)
             if identifier is not None and identifier not in index:
-                index[identifier] = element
+                index[identifier] = polygon
+        if any(target not in index for target, _, _ in self.hrefs):
+            for element in building.iter():
+                identifier = gml_id(element) if isinstance(element.tag, str) else None
+                if identifier is not None and identifier not in index:
+                    index[identifier] = element
         dangling = 0
         for target, lod, surface in self.hrefs:
             element = index.get(target)

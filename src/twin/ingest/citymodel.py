@@ -121,7 +121,8 @@ class ChunkBuilder:
         """
         for ring in rings:
             if closed and len(ring) > 1:
-                if np.array_equal(ring[0], ring[-1]):
+                first, last = ring[0], ring[-1]
+                if first[0] == last[0] and first[1] == last[1] and first[2] == last[2]:
                     ring = ring[:-1]
                 else:
                     self.log.repair("ring not closed: closed by joining its last vertex to its first", 1)
