@@ -7,8 +7,10 @@ height (per source CRS, NHN through the GCG2016 grid), footprints, the quadtree,
 
 from __future__ import annotations
 
+import threading
 import time
 from collections import Counter
+from pathlib import Path
 from typing import Any
 
 import numpy as np
@@ -18,8 +20,9 @@ from pyproj import Transformer
 
 from twin.errors import CRSError
 from twin.features_parquet import LayerFeatures
-from twin.geo.crs import crs_label, plan_heights, split_crs
+from twin.geo.crs import add_grid_dirs, crs_label, parse_crs, plan_heights, prepare_transform, split_crs
 from twin.geo.frame import column_major, enu_basis, enu_to_ecef_matrix
+from twin.geo.srsname import parse_srs_name, sniff_srs_name
 from twin.ingest.city_footprints import city_footprints
 from twin.ingest.city_reader import CityBuildings, read_city_buildings
 from twin.ingest.citymodel import SurfaceClass
@@ -118,6 +121,19 @@ def _to_lonlat(
     return np.asarray(lon), np.asarray(lat)
 
 
+def _prepare_transform(source: SourceRef, options: IngestOptions, settings: Settings) -> None:
+    """Build the PROJ transform that `_place` will ask for, for the CRS the first input names."""
+    try:
+        name = options.city.crs or sniff_srs_name(source.head(1 << 16))
+        if name is None:
+            return
+        crs = parse_crs(name) if options.city.crs else parse_srs_name(name)
+        plan = plan_heights(crs, True, options.heights, options.vertical_crs, IngestLog(), Path(source.name))
+        prepare_transform(split_crs(crs)[0], plan, settings.grid_dirs)
+    except Exception:  # whatever fails here fails again, and is reported, where it matters
+        return
+
+
 def ingest_city_models(
     sources: list[SourceRef],
     options: IngestOptions,
@@ -136,7 +152,12 @@ def ingest_city_models(
         return now
 
     log = IngestLog()
+    # PROJ prepares the transform of the first input's CRS (most ingests have one) while workers parse.
+    add_grid_dirs(settings.grid_dirs)  # in this thread first: PROJ reads its search path per thread
+    preparing = threading.Thread(target=_prepare_transform, args=(sources[0], options, settings), daemon=True)
+    preparing.start()
     city = read_city_buildings(sources, options.city, log, progress)
+    preparing.join()
     read_count = len(city) + sum(log.skipped.values())
     t = lap("read_and_repair", started)
     for empty in city.empty_sources:
@@ -192,15 +213,15 @@ def ingest_city_models(
         tile_start=np.array([0, *(leaf.stop for leaf in leaves)], dtype=np.int64),
         mesh=Surfaces(Rings(np.column_stack([lon, lat]), polygons.ring_start, polygons.polygon_ring_start,
                             polygons.building_polygon_start, h), polygon_class, lon0, lat0),
-        columns=columns, palette="city", double_sided=True,
+        columns=columns, palette="city", double_sided=True, row_cost=10.0,
     )  # fmt: skip
     sets = [leaf_set]
     content_error: dict[str, float] = {}
     if not tree.is_leaf:
         relief = _roof_relief(polygons, polygon_class, h, top)
-        importance = np.abs(_ring_areas(footprints)) * np.maximum(height, 1.0)
+        size = np.maximum(height, np.sqrt(np.abs(_ring_areas(footprints))))
         prism_vertices = 5 * np.diff(footprints.building_vertex_start)
-        parents = parent_contents(tree, importance, prism_vertices, height, relief)
+        parents = parent_contents(tree, size, centres[order], prism_vertices, relief)
         content_error = parents.content_error
         rows = parents.rows
         foot_vertices = footprints.vertex_index(rows)

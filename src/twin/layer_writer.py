@@ -36,7 +36,8 @@ Progress = Callable[[str, int, int], None]
 # (key, lo, hi, bytes) of one written tile: its ENU bounds and its size.
 TileSummary = tuple[str, FloatArray, FloatArray, int]
 
-PARALLEL_MIN_ROWS = 20_000
+# Below this much work (footprint-prism equivalents) forking workers costs more than it saves.
+PARALLEL_MIN_COST = 20_000
 RUNS_PER_WORKER = 16
 
 
@@ -100,11 +101,19 @@ class ContentSet:
     columns: list[PropertyColumn]
     palette: Palette = "lod1"
     double_sided: bool = False
+    # Work per row relative to a footprint prism (a LoD2 building's surfaces cost about ten), which decides
+    # whether worker processes pay off and how runs are split.
+    row_cost: float = 1.0
 
     @property
     def rows(self) -> int:
         """Rows in the sequence."""
         return int(self.tile_start[-1])
+
+    @property
+    def cost(self) -> float:
+        """The set's work in footprint-prism equivalents."""
+        return self.rows * self.row_cost
 
 
 # Worker processes are forked from the ingest and read their inputs from this module-level slot (inherited
@@ -133,12 +142,12 @@ def _write_range(set_index: int, first: int, last: int) -> tuple[list[TileSummar
 
 
 def _jobs(sets: list[ContentSet], runs: int) -> list[tuple[int, int, int]]:
-    """(set, first tile, last tile) runs of about equal row counts, `runs` in all."""
-    total = sum(content.rows for content in sets) or 1
+    """(set, first tile, last tile) runs of about equal work, `runs` in all."""
+    total = sum(content.cost for content in sets) or 1.0
     jobs: list[tuple[int, int, int]] = []
     for index, content in enumerate(sets):
         n_tiles = len(content.keys)
-        pieces = max(1, round(runs * content.rows / total))
+        pieces = max(1, round(runs * content.cost / total))
         cuts = np.searchsorted(content.tile_start[1:], np.linspace(0, content.rows, pieces + 1)[1:-1])
         bounds = [0, *sorted({int(c) + 1 for c in cuts if int(c) + 1 < n_tiles}), n_tiles]
         jobs.extend((index, a, b) for a, b in itertools.pairwise(bounds) if a < b)
@@ -159,9 +168,9 @@ def write_contents(
     Returns the tiles' summaries and the CPU seconds the meshing and encoding took.
     """
     (folder / "content").mkdir(exist_ok=True)
-    rows = sum(content.rows for content in sets)
+    cost = sum(content.cost for content in sets)
     n_tiles = sum(len(content.keys) for content in sets)
-    workers = min(2, os.cpu_count() or 1) if rows >= PARALLEL_MIN_ROWS else 1
+    workers = min(2, os.cpu_count() or 1) if cost >= PARALLEL_MIN_COST else 1
     jobs = _jobs(sets, workers * RUNS_PER_WORKER if workers > 1 else 1)
     _JOB.update(folder=folder, sets=sets, schema=schema_json, generator=generator, compression=compression)
     summaries: list[TileSummary] = []

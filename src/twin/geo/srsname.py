@@ -125,3 +125,14 @@ def _adv(text: str) -> CRS:
             raise CRSError(f"unknown AdV height system '{names[1]}' in '{text}'")
         parts.append(CRS.from_epsg(vertical))
     return _compound(parts, text)
+
+
+_SRS_NAME = re.compile(rb'srsName\s*=\s*"([^"]+)"|"referenceSystem"\s*:\s*"([^"]+)"')
+
+
+def sniff_srs_name(head: bytes) -> str | None:
+    """The first CRS name in the first bytes of a CityGML or CityJSON file (UTF-8), if there is one."""
+    match = _SRS_NAME.search(head)
+    if match is None:
+        return None
+    return (match.group(1) or match.group(2)).decode("utf-8", errors="replace")

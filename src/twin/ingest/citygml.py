@@ -161,12 +161,12 @@ class _BuildingReader:
             if href is not None and child_lod is not None:
                 self.hrefs.append((href_target(href), child_lod, child_surface))
                 continue
-            if match:
+            if match and child_lod is not None:
                 # A geometry property: below it are only geometry elements, which lxml finds in C.
                 for polygon in child.iter(*POLYGON_QNAMES):
                     self.add(polygon, child_lod, child_surface)
                 for reference in _REFERENCES(child):
-                    self.hrefs.append((href_target(reference.get(HREF)), child_lod, child_surface))
+                    self.hrefs.append((href_target(str(reference.get(HREF))), child_lod, child_surface))
                 continue
             self.walk(child, child_lod, child_surface)
 

@@ -5,8 +5,10 @@ the tile budgets (buildings and vertices, as for leaves), and refines with REPLA
 the leaves with the full model. So a view of the whole town draws every district (its big buildings as
 boxes) from a few hundred kilobytes, and the street view loads the full detail only where the camera is.
 
-A parent's content error (metres) is how far it is from the full detail: the tallest building it leaves
-out, or the highest roof relief (ridge above eaves) its flat boxes hide, whichever is larger.
+A parent's content error (metres) is how far it is from the full detail: the largest building it leaves
+out, or the highest roof relief (ridge above eaves) its flat boxes hide, whichever is larger. Buildings
+much smaller than the parent's extent are left out of it however much room there is: drawn at the distance
+from which the parent is shown, they would be a pixel or two wide.
 """
 
 from __future__ import annotations
@@ -21,6 +23,9 @@ from twin.tiles.quadtree import MAX_BUILDINGS_PER_LEAF, MAX_VERTICES_PER_LEAF, Q
 FloatArray = npt.NDArray[np.float64]
 IntArray = npt.NDArray[np.int64]
 
+# A parent leaves out buildings smaller than its subtree's diagonal divided by this.
+MIN_SIZE_FRACTION = 100.0
+
 
 @dataclass
 class ParentContents:
@@ -34,17 +39,20 @@ class ParentContents:
 
 def parent_contents(
     tree: QuadNode,
-    importance: FloatArray,
+    size: FloatArray,
+    centres: FloatArray,
     prism_vertices: IntArray,
-    height: FloatArray,
     relief: FloatArray,
     max_buildings: int = MAX_BUILDINGS_PER_LEAF,
     max_vertices: int = MAX_VERTICES_PER_LEAF,
 ) -> ParentContents:
     """Choose every parent's buildings (arrays per building, in tile order; leaves numbered).
 
-    `importance` orders buildings within a subtree (e.g. footprint area times height), `prism_vertices`
-    is each building's vertex count as a box, `height` its height and `relief` its roof relief (metres).
+    `size` is how large a building looks (metres: the larger of its height and the square root of its
+    footprint area), `centres` (n, 2) where it stands (metres), `prism_vertices` its vertex count as a box
+    and `relief` its roof relief (metres). A parent shows the largest buildings of its subtree that are
+    at least 1/MIN_SIZE_FRACTION of the subtree's diagonal (smaller ones are a pixel or two wide when the
+    parent is drawn), as many as fit the budgets.
     """
     keys: list[str] = []
     chosen: list[IntArray] = []
@@ -55,17 +63,22 @@ def parent_contents(
             return node.start, node.stop
         spans = [visit(child) for child in node.children]
         start, stop = spans[0][0], spans[-1][1]
-        candidates = np.arange(start, stop)
-        ranked = candidates[np.argsort(-importance[start:stop], kind="stable")]
-        fits = (np.cumsum(prism_vertices[ranked]) <= max_vertices) & (np.arange(len(ranked)) < max_buildings)
-        # The prefix that fits both budgets (a building too large for an empty tile is left out).
+        span = centres[start:stop].max(axis=0) - centres[start:stop].min(axis=0)
+        floor = float(np.hypot(*span)) / MIN_SIZE_FRACTION
+        ranked = start + np.argsort(-size[start:stop], kind="stable")
+        fits = (
+            (np.cumsum(prism_vertices[ranked]) <= max_vertices)
+            & (np.arange(len(ranked)) < max_buildings)
+            & (size[ranked] >= floor)
+        )
+        # The prefix that fits (a building too large for an empty tile is left out).
         count = int(np.argmin(fits)) if not fits.all() else len(ranked)
         shown = np.sort(ranked[:count])
         omitted = ranked[count:]
         keys.append(node.key)
         chosen.append(shown)
         errors[node.key] = max(
-            float(height[omitted].max()) if len(omitted) else 0.0,
+            float(size[omitted].max()) if len(omitted) else 0.0,
             float(relief[shown].max()) if len(shown) else 0.0,
         )
         return start, stop
