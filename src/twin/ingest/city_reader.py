@@ -31,7 +31,7 @@ from twin.ingest.citymodel import CityChunk, lod_code, lod_text
 from twin.ingest.codelists import function_label, roof_type_label
 from twin.ingest.detect import SourceFormat, detect_format, detect_head
 from twin.ingest.model import IngestLog
-from twin.ingest.rings import Rings, ragged_gather
+from twin.ingest.rings import Rings
 from twin.ingest.sources import SourceRef
 from twin.ingest.surface_repair import repair_polygons, select_polygons
 
@@ -309,8 +309,7 @@ class _Kept:
     @staticmethod
     def of(chunk: CityChunk, rows: npt.NDArray[np.int64], lods: npt.NDArray[np.int64], crs: int) -> _Kept:
         """Buildings `rows` of a chunk whose polygons are already those of the chosen LoD (`lods[row]`)."""
-        starts = chunk.polygons.building_polygon_start
-        polygons = ragged_gather(starts[rows], starts[rows + 1] - starts[rows])
+        polygons = chunk.polygons.polygon_index(rows)
         source_file = _file_name(chunk.source)
         return _Kept(
             polygons=chunk.polygons.take(rows),

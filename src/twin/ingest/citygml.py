@@ -50,6 +50,8 @@ SURFACE_CLASS = {
 OTHER_SURFACES = frozenset(
     {"ClosureSurface", "OuterCeilingSurface", "OuterFloorSurface", "Window", "Door", "Opening"}
 )
+# LoD0 outlines name what they are: the footprint is ground, the roof edge outline is roof.
+LOD0_SURFACES = {"lod0FootPrint": SurfaceClass.GROUND, "lod0RoofEdge": SurfaceClass.ROOF}
 # Interior structure and things that are not the building's outer shell.
 SKIPPED = frozenset(
     {
@@ -133,7 +135,6 @@ class _BuildingReader:
         # Polygon elements already added (the set keeps their lxml proxies alive, so identity is stable).
         self.read: set[etree._Element] = set()
         self.hrefs: list[tuple[str, int, SurfaceClass]] = []
-        self.polygons = 0
         self.bad: list[str] = []
 
     def walk(self, element: etree._Element, lod: int | None, surface: SurfaceClass) -> None:
@@ -153,6 +154,8 @@ class _BuildingReader:
                 child_lod = int(match.group(1)) * 10
                 if name.endswith("TerrainIntersection") or name.endswith("MultiCurve"):
                     continue  # curves, never polygons
+                if child_surface == SurfaceClass.UNKNOWN and name in LOD0_SURFACES:
+                    child_surface = LOD0_SURFACES[name]
             elif name in SURFACE_CLASS:
                 child_surface = SURFACE_CLASS[name]
             elif name in OTHER_SURFACES:
@@ -194,9 +197,8 @@ class _BuildingReader:
             self.bad.append("a polygon without an exterior ring")
             return
         self.builder.add_polygon([coords for _, coords in rings], surface, lod)
-        self.polygons += 1
 
-    def resolve(self, building: etree._Element, building_key: str) -> int:
+    def resolve(self, building: etree._Element) -> int:
         """Add what the building's xlinks point to; returns how many point to nothing in the building."""
         if not self.hrefs:
             return 0
@@ -273,8 +275,9 @@ def read_citygml(source: SourceRef) -> Iterator[CityChunk]:
                 count += 1
                 # Free the building and everything before it (other city objects, appearances).
                 element.clear(keep_tail=False)
-                while parent.getprevious() is not None:
-                    del parent.getparent()[0]
+                container = parent.getparent()
+                while container is not None and parent.getprevious() is not None:
+                    del container[0]
                 if len(builder) >= CHUNK_BUILDINGS:
                     yield _finish(builder)
         except etree.XMLSyntaxError as exc:
@@ -307,7 +310,7 @@ def _read_building(
     dimension = 3
     reader = _BuildingReader(builder, dimension)
     reader.walk(element, None, SurfaceClass.UNKNOWN)
-    dangling = reader.resolve(element, identifier)
+    dangling = reader.resolve(element)
     if dangling:
         builder.log.repair("dangling xlink:href (points to nothing in its building) ignored", dangling)
     for problem in sorted(set(reader.bad)):

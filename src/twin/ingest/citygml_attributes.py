@@ -8,7 +8,6 @@ address forms of both (xAL 2: ThoroughfareName...; xAL 3: Thoroughfare/NameEleme
 
 from __future__ import annotations
 
-import datetime as dt
 import json
 from typing import Any
 
@@ -177,7 +176,4 @@ def building_attributes(building: etree._Element) -> dict[str, Any]:
         for part in parts:
             for key, value in _own_attributes(part).items():
                 out.setdefault(key, value)
-    for key, value in list(out.items()):
-        if isinstance(value, dt.date):
-            out[key] = value.isoformat()
     return out

@@ -113,6 +113,14 @@ class Rings:
             np.take(starts, buildings), np.take(starts, buildings + 1) - np.take(starts, buildings)
         )
 
+    def polygon_index(self, buildings: IntArray) -> IntArray:
+        """Indices of the polygons of these buildings, in the order `take(buildings)` lays them out."""
+        buildings = np.asarray(buildings, dtype=np.int64)
+        starts = self.building_polygon_start
+        return ragged_gather(
+            np.take(starts, buildings), np.take(starts, buildings + 1) - np.take(starts, buildings)
+        )
+
     def take(self, buildings: IntArray, reverse: npt.NDArray[np.bool_] | None = None) -> Rings:
         """The buildings at these indices, in this order; `reverse` flags buildings whose rings turn round."""
         buildings = np.asarray(buildings, dtype=np.int64)
