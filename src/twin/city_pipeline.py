@@ -271,7 +271,7 @@ def _parent_set(
         tile_start=parents.tile_start,
         mesh=Prisms(
             footprints, features.lon[vertices], features.lat[vertices], base_per_vertex, top[rows], lon0, lat0
-        ),  # fmt: skip
+        ),
         columns=[column.take(rows) for column in columns],
         palette="city",
     )

@@ -63,6 +63,26 @@ export function roofTypeEntry(value, codeSpace = null) {
   return ADV_ROOF_TYPE[code] ?? SIG3D_ROOF_TYPE[code] ?? null;
 }
 
+/**
+ * Every {de, en} entry a building function code can stand for, the AdV one first: a bare code may be AdV or
+ * SIG3D when the code space is unknown (the layers keep the German label the ingest chose, not the code space).
+ */
+export function functionEntries(value) {
+  const raw = String(value).trim();
+  if (/^\d{5}_\d+$/.test(raw)) {
+    const entry = functionEntry(raw);
+    return entry ? [entry] : [];
+  }
+  const code = plainCode(raw);
+  return code ? [ADV_BUILDING_FUNCTION[code], SIG3D_BUILDING_FUNCTION[code]].filter(Boolean) : [];
+}
+
+/** Every {de, en} entry a roof type code can stand for (AdV first, then SIG3D). */
+export function roofTypeEntries(value) {
+  const code = plainCode(value);
+  return code ? [ADV_ROOF_TYPE[code], SIG3D_ROOF_TYPE[code]].filter(Boolean) : [];
+}
+
 // AdV/ALKIS AX_Gebaeudefunktion (GeoInfoDok 7.1), all 234 codes; data writes them as "31001_" + code.
 export const ADV_BUILDING_FUNCTION = {
   "1000": { de: "Wohngebäude", en: "Residential building" },

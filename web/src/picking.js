@@ -3,20 +3,69 @@
 
 import * as Cesium from "/cesium/index.js";
 import { language, localized, onLanguageChange, t } from "./i18n.js";
-import { attributeLabel, attributeUnit, codeLabel } from "./labels.js";
+import {
+  attributeFormat,
+  attributeLabel,
+  attributeUnit,
+  codeLabel,
+  dateText,
+  heightRuleText,
+  isCoded,
+  orderAttributes,
+} from "./labels.js";
 
 const HIGHLIGHT = Cesium.Color.fromCssColorString("#ffcc00");
 
-function formatValue(name, value) {
-  if (value === undefined || value === null || value === "") {
+function isEmpty(value) {
+  return value === undefined || value === null || value === "";
+}
+
+/** The items of a list attribute: a JSON list ("addresses" as the ingest writes it), an array, or null. */
+function listItems(value) {
+  if (Array.isArray(value)) {
+    return value;
+  }
+  if (typeof value !== "string" || !value.trim().startsWith("[")) {
+    return null;
+  }
+  try {
+    const items = JSON.parse(value);
+    return Array.isArray(items) ? items : null;
+  } catch {
+    return null;
+  }
+}
+
+/**
+ * The text of one attribute value in the active language. `row` (all [name, value] pairs of the feature, as a
+ * Map) gives a coded attribute its stored `<name>_label` and `<name>_code_space`.
+ */
+function formatValue(name, value, row = new Map()) {
+  if (isEmpty(value)) {
     return t("value.empty");
   }
   if (typeof value === "boolean") {
     return value ? t("value.yes") : t("value.no");
   }
-  const code = codeLabel(name, value);
+  const code = codeLabel(name, value, row.get(`${name}_code_space`) ?? null, row.get(`${name}_label`) ?? null);
   if (code) {
     return code;
+  }
+  const format = attributeFormat(name);
+  if (format === "lod" && /^\d+(\.\d+)?$/.test(String(value).trim())) {
+    return `LoD ${String(value).trim()}`;
+  }
+  if (format === "date") {
+    return dateText(value);
+  }
+  if (format === "heightRule") {
+    return heightRuleText(value);
+  }
+  if (format === "list") {
+    const items = listItems(value);
+    if (items) {
+      return items.map((item) => (isEmpty(item) ? t("value.empty") : String(item))).join("\n");
+    }
   }
   if (typeof value === "number" || typeof value === "bigint") {
     // Whole numbers are often years, codes or ids: no thousands separator ("1995", not "1.995").
@@ -35,6 +84,19 @@ function formatValue(name, value) {
     return typeof value.toString === "function" ? value.toString() : JSON.stringify(value);
   }
   return String(value);
+}
+
+/**
+ * The rows a feature's attributes make: the panel's order, without a `<name>_label` whose coded attribute
+ * `<name>` is there to show it (its value already reads "Wohnhaus (31001_1010)").
+ */
+function featureRows(entries) {
+  const row = new Map(entries);
+  const repeated = (name) => {
+    const match = /^(.+)_label$/.exec(name);
+    return Boolean(match) && isCoded(match[1]) && !isEmpty(row.get(match[1]));
+  };
+  return orderAttributes(entries.filter(([name]) => !repeated(name)));
 }
 
 /** An http(s) URL object for `value`, or null: only those become links (never javascript: or data:). */
@@ -115,7 +177,9 @@ export function createFeaturePanel(panel) {
       const table = document.createElement("table");
       table.className = "attributes";
       table.dataset.section = section.key;
-      for (const [name, value] of section.entries) {
+      const byName = new Map(section.entries);
+      const entries = section.key === "feature.section.feature" ? featureRows(section.entries) : section.entries;
+      for (const [name, value] of entries) {
         const row = document.createElement("tr");
         row.dataset.attribute = name;
         const label = document.createElement("th");
@@ -134,7 +198,14 @@ export function createFeaturePanel(panel) {
           anchor.rel = "noopener noreferrer";
           cell.append(anchor);
         } else {
-          cell.textContent = formatValue(name, value);
+          cell.textContent = formatValue(name, value, byName);
+          const format = attributeFormat(name);
+          if ((isCoded(name) || format === "date" || format === "heightRule") && !isEmpty(value)) {
+            cell.title = String(value); // the value as stored: the code behind its label, the ISO date, ...
+          }
+          if (format === "list") {
+            cell.classList.add("lines");
+          }
         }
         row.append(label, cell);
         table.append(row);
