@@ -238,6 +238,9 @@ def test_ogc_api_serves_the_footprints(nrw: tuple[dict[str, Any], Path, list[Pat
             "/ogc/collections/lod2/items", params={"roof_type": "3100", "limit": 100}
         ).json()
         assert 0 < filtered["numberMatched"] < 65
+        # The viewer's search finds a city model building by its address.
+        hits = client.get("/api/search", params={"q": "Rosenallee 2"}).json()["results"]
+        assert "DENW34AL0000Gbbh" in [hit["id"] for hit in hits]
 
 
 def test_ground_mode_puts_each_lowest_point_at_zero(tmp_path: Path) -> None:

@@ -23,7 +23,11 @@ import shapely
 
 FEATURES_FILE = "features.parquet"
 LABEL_COLUMNS = ("name", "adresse", "address")
-SEARCH_COLUMNS = ("source_id", "name", "adresse", "address", "strasse", "hausnummer", "plz", "ort")
+# German footprint exports name address parts in German; city model layers carry twin's canonical names.
+SEARCH_COLUMNS = (
+    "source_id", "name", "adresse", "address", "strasse", "hausnummer", "plz", "ort", "street", "house_number",
+    "postcode", "locality",
+)  # fmt: skip
 CODE_ATTRIBUTES = frozenset({"gebaeudefunktion", "function", "dachform", "roof_type", "funktion"})
 MAX_CATEGORIES = 12
 _UMLAUTS = str.maketrans({"ä": "ae", "ö": "oe", "ü": "ue"})
@@ -93,8 +97,12 @@ def _labels(table: pa.Table, ids: list[str]) -> list[str]:
         for i, value in enumerate(_strings(table, name)):
             if not labels[i] and value:
                 labels[i] = value
-    streets = _strings(table, "strasse")
-    numbers = _strings(table, "hausnummer")
+    streets = _strings(table, "strasse") if "strasse" in table.column_names else _strings(table, "street")
+    numbers = (
+        _strings(table, "hausnummer")
+        if "hausnummer" in table.column_names
+        else _strings(table, "house_number")
+    )
     return [
         label or f"{street} {number}".strip() or ids[i]
         for i, (label, street, number) in enumerate(zip(labels, streets, numbers, strict=True))
