@@ -21,7 +21,7 @@ from pyproj import Transformer
 from pyproj.transformer import TransformerGroup
 
 from twin.errors import CRSError, InputError
-from twin.ingest.city_reader import CityOptions
+from twin.ingest.city_reader import DUPLICATE, CityOptions
 from twin.pipeline import IngestOptions, ingest
 from twin.settings import Settings
 
@@ -248,7 +248,7 @@ def test_ground_mode_puts_each_lowest_point_at_zero(tmp_path: Path) -> None:
     report = ingest([source], IngestOptions("g", heights="ground"), _settings(tmp_path))
     assert report["heights"].startswith("ground") and report["ground_height"] == 0.0
     layer = _settings(tmp_path).layers_dir / "g"
-    lowest = []
+    lowest: list[float] = []
     for path, glb, table in _leaf_tables(layer):
         _, _, h = tilecheck.ecef_to_geodetic(
             tilecheck.tile_positions_ecef(layer / "tileset.json", path, glb=glb)
@@ -344,9 +344,7 @@ def test_zip_folder_glob_utf16_and_duplicates(tmp_path: Path) -> None:
     copy.write_bytes(sources[3].read_bytes())
     again = ingest([sources[3], copy], IngestOptions("again"), settings)
     assert again["features_written"] == 1
-    assert again["skipped"] == {
-        "duplicate building id (the same building in two inputs?): the first is kept": 1
-    }
+    assert again["skipped"] == {DUPLICATE: 1}
 
 
 def test_dangling_xlinks_are_counted_and_broken_xml_is_refused(tmp_path: Path) -> None:

@@ -52,7 +52,7 @@ IntArray = npt.NDArray[np.int64]
 
 
 def _place(
-    city: CityBuildings, options: IngestOptions, settings: Settings, log: IngestLog, sources: list[SourceRef]
+    city: CityBuildings, options: IngestOptions, settings: Settings, log: IngestLog
 ) -> tuple[FloatArray, FloatArray, FloatArray, list[str], list[str]]:
     """lon, lat (degrees) and ellipsoidal height (metres) of every vertex; the heights rules and transforms.
 
@@ -68,7 +68,7 @@ def _place(
     transforms: list[str] = []
     for index, crs in enumerate(city.crs):
         selected = np.flatnonzero(vertex_crs == index) if len(city.crs) > 1 else slice(None)
-        where = sources[0].name
+        where = city.crs_sources[index]
         horizontal, _, _ = split_crs(crs)
         plan = plan_heights(crs, True, options.heights, options.vertical_crs, log, Path(where))
         geodetic, plan = geodetic_transform(horizontal, plan, options, settings, where, log)
@@ -78,7 +78,7 @@ def _place(
         if outside.any():
             raise CRSError(
                 f"{where}: {int(outside.sum())} of {outside.size} vertices cannot be transformed from "
-                f"{crs_label(crs)}: their coordinates lie outside what it covers (a wrong --crs?)"
+                f"{crs_label(crs)}: they lie outside what it (or the geoid grid its heights need) covers; check --crs"
             )
         if plan.mode == "ground":
             lowest = np.minimum.reduceat(rings.z, rings.building_vertex_start[:-1])
@@ -176,7 +176,7 @@ def ingest_city_models(
         log.warn("no buildings in the input: the layer is empty")
         return _publish_empty(layer_id, options, settings, registrar, log, report, progress, started, timings)
 
-    lon, lat, h, heights, transforms = _place(city, options, settings, log, sources)
+    lon, lat, h, heights, transforms = _place(city, options, settings, log)
     lon0 = float((lon.min() + lon.max()) / 2)
     lat0 = float((lat.min() + lat.max()) / 2)
     basis = enu_basis(lon, lat, lon0, lat0)

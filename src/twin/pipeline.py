@@ -10,7 +10,7 @@ from __future__ import annotations
 import json
 import shutil
 import time
-from collections.abc import Callable
+from collections.abc import Callable, Sequence
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -78,7 +78,7 @@ def _no_progress(stage: str, done: int, total: int) -> None:
 
 
 def ingest(
-    paths: list[Path],
+    paths: Sequence[Path | str],
     options: IngestOptions,
     settings: Settings,
     progress: Progress = _no_progress,

@@ -36,6 +36,7 @@ from twin.ingest.sources import SourceRef
 from twin.ingest.surface_repair import repair_polygons, select_polygons
 
 CITY_FORMATS = (SourceFormat.CITYGML, SourceFormat.CITYJSON)
+DUPLICATE = "duplicate building id (the same building twice, e.g. in two tiles): the first is kept"
 # Inputs smaller than this in all are parsed in this process: forking workers costs more than it saves.
 PARALLEL_MIN_BYTES = 4 << 20
 Progress = Callable[[str, int, int], None]
@@ -60,6 +61,7 @@ class CityBuildings:
     polygon_class: npt.NDArray[np.uint8]
     lod: npt.NDArray[np.int64]
     crs: list[CRS]
+    crs_sources: list[str]  # per CRS, the first input that uses it (for messages)
     building_crs: npt.NDArray[np.int64]
     ids: pa.Array
     attributes: pa.Table
@@ -162,15 +164,18 @@ def choose_lods(masks: npt.NDArray[np.uint64], wanted: str | None, log: IngestLo
             target = lod_code(wanted)
         except ValueError as exc:
             raise InputError(f"--lod: '{wanted}' is not a level of detail such as 2 or 2.2") from exc
-    below = present & (codes[None, :] <= target)
+    # A whole LoD ('2') stands for its family (CityJSON's 2.0-2.3: the highest there is), '2.2' for itself.
+    whole = wanted is not None and "." not in wanted.strip()
+    family_top = target + 9 if whole else target
+    below = present & (codes[None, :] <= family_top)
     best = np.where(below.any(axis=1), 63 - np.argmax(below[:, ::-1], axis=1), -1)
     # A building with nothing at or below the target shows its lowest LoD above it.
     above = np.where(present.any(axis=1), np.argmax(present, axis=1), -1)
     chosen = np.where(best >= 0, best, above)
     chosen[~has_any] = -1
     if wanted is not None:
-        other = int(np.count_nonzero(has_any & (chosen != target)))
-        log.notes.append(f"level of detail {lod_text(target)} (--lod)"
+        other = int(np.count_nonzero(has_any & ((chosen < target) | (chosen > family_top))))
+        log.notes.append(f"level of detail {wanted.strip()} (--lod)"
                          + (f"; {other} buildings without it use their nearest" if other else ""))  # fmt: skip
     return chosen
 
@@ -245,6 +250,7 @@ def read_city_buildings(
     override = parse_crs(options.crs) if options.crs else None
     cache: dict[str, CRS] = {}
     crs_list: list[CRS] = []
+    crs_sources: list[str] = []
     chunk_crs: list[int] = []
     for chunk in chunks:
         log.merge(chunk.log)
@@ -254,6 +260,7 @@ def read_city_buildings(
             continue
         if crs not in crs_list:
             crs_list.append(crs)
+            crs_sources.append(chunk.source)
         chunk_crs.append(crs_list.index(crs))
     with_buildings = {chunk.source for chunk in chunks if len(chunk)}
     empty_sources = sorted({chunk.source for chunk in chunks} - with_buildings)
@@ -277,7 +284,7 @@ def read_city_buildings(
             else:
                 seen.add(chunk.ids[i])
                 rows.append(i)
-        log.skip("duplicate building id (the same building in two inputs?): the first is kept", duplicates)
+        log.skip(DUPLICATE, duplicates)
         kept.append(_Kept.of(selected, np.asarray(rows, dtype=np.int64), lods, crs_index))
     if not kept:
         kept.append(_Kept.of(CityChunk("", None, Rings.empty(has_z=True), np.zeros(0, np.uint8),
@@ -288,6 +295,7 @@ def read_city_buildings(
         polygon_class=np.concatenate([part.polygon_class for part in kept]),
         lod=lod,
         crs=crs_list,
+        crs_sources=crs_sources,
         building_crs=np.concatenate([part.crs for part in kept]),
         ids=pa.array([i for part in kept for i in part.ids], type=pa.string()),
         attributes=_with_labels(_unify([attribute_table(part.attributes) for part in kept]), lod),
