@@ -81,8 +81,9 @@ def geometric_errors(
     refining it means none of its buildings are drawn. The error of that is at least the tallest building
     that goes missing, and it grows with the area that goes empty; we take
     max(tallest building, horizontal diagonal / 16). With CesiumJS's default maximum screen-space error of
-    16 px on a 1080 px high view (60° field of view), a 500 m leaf-parent (error ~44 m) is refined from
-    ~2.6 km away, so a district's buildings load when the camera is at planning distance and not before.
+    16 px on a 1920 x 1080 view (its 60° field of view spans the wider side: 36° vertically), a 500 m
+    leaf-parent (error ~44 m) is refined from ~4.6 km away, so a district's buildings load when the camera
+    is at planning distance and not before.
     A parent's error is never below its children's (errors must not grow down the tree).
     """
     errors: dict[str, float] = {}
