@@ -277,7 +277,9 @@ def test_implausible_zero_and_negative_heights_are_ignored() -> None:
 
 def test_missing_heights_are_counted() -> None:
     """Shapefiles write '*******' where a number overflowed its field; empty and NaN heights count too."""
-    table = pa.table({"HAUTEUR": ["12.5", "*******", None, "NaN", ""], "nombre_etages": [None, 2, None, None, 1]})
+    table = pa.table(
+        {"HAUTEUR": ["12.5", "*******", None, "NaN", ""], "nombre_etages": [None, 2, None, None, 1]}
+    )
     height, rule, log = heights_of(table)
     assert height == [12.5, 6.0, 10.0, 10.0, 3.0]
     assert rule == ["attribute:HAUTEUR", "storeys", "default", "default", "storeys"]

@@ -24,6 +24,8 @@ import tilecheck
 from conftest import GRID_DIR, SHARED_DATA, shared
 from fastapi.testclient import TestClient
 from pyproj import Transformer
+from test_cityjson import BUILDING_SKIPS as READER_SKIPS
+from test_cityjson import INVALID_FILES
 
 from twin.api.app import create_app
 from twin.errors import CRSError, InputError
@@ -68,21 +70,12 @@ NO_CRS = {
     "cityjson/cjval-cases/material3.city.json": UNIT_CRS,
     "cityjson/cjval-cases/sem.json": UNIT_CRS,
 }
-# Files refused whole, with an InputError naming the file, and why.
-INVALID_FILES = {
-    # A CityJSONFeature on its own: its integer vertices need the transform of a CityJSONSeq header line.
-    "cityjson/cjval-cases/cjfeat1.json": "a lone CityJSONFeature",
-}
-# Buildings skipped by design, per file: reason in the report → count. Every other file writes every building.
-# (cjval's other invalid cases are invalid only in their appearance (material, texture), which twin does not
-# read, or hold no building: they ingest like valid files.)
+# Files refused whole, and buildings skipped by design (the reader's cases, see test_cityjson), plus what
+# the ingest adds. Every other file writes every building. (cjval's other invalid cases are invalid only in
+# their appearance (material, texture), which twin does not read, or hold no building: they ingest like
+# valid files.)
 BUILDING_SKIPS: dict[str, dict[str, int]] = {
-    # id-3 (a CompositeSolid) refers to vertices 22, 666-668, ... of a file with 9: skipped whole.
-    "cityjson/cjval-cases/sem.json": {"vertex index out of range": 1},
-    # A Building with attributes but no geometry, in itself or in its parts: nothing to draw.
-    "cityjson/cjval-cases/noise1.city.json": {"no geometry": 1},
-    "cityjson/cjval-cases/o2.json": {"no geometry": 1},
-    "cityjson/cjval-cases/o3.json": {"no geometry": 1},
+    **READER_SKIPS,
     # The stream holds Building "id-1" in two features: one layer cannot hold two buildings with one id.
     "cityjson/cjval-cases/cube_20.jsonl": {DUPLICATE: 1},
     "cityjson/cjval-cases/cube_20_1.jsonl": {DUPLICATE: 1},

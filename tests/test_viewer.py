@@ -9,7 +9,6 @@ Screenshots go to test-artifacts/ (look at them).
 from __future__ import annotations
 
 import json
-import socket
 import struct
 import threading
 import time
@@ -20,6 +19,7 @@ from typing import Any
 import numpy as np
 import pytest
 import uvicorn
+from browser import CHROMIUM, CHROMIUM_FLAGS, PanelReader, free_port
 from test_api import MARKTPLATZ, SAMPLE, enu_to_ecef, publish_sample
 
 from twin.api import create_app
@@ -29,21 +29,8 @@ from twin.settings import Settings
 pytestmark = pytest.mark.browser
 
 ROOT = Path(__file__).resolve().parents[1]
-CHROMIUM = Path("/usr/bin/chromium")
 CESIUM = ROOT / "web/node_modules/cesium/Build/Cesium"
 ARTIFACTS = ROOT / "test-artifacts"
-# Flags measured in DESIGN.md: software WebGL 2 through SwiftShader, no --disable-gpu (3x slower pictures).
-CHROMIUM_FLAGS = [
-    "--headless=new",
-    "--no-sandbox",
-    "--use-angle=swiftshader",
-    "--enable-unsafe-swiftshader",
-    "--disable-background-networking",
-    "--disable-component-update",
-    "--disable-sync",
-    "--no-first-run",
-    "--disable-quic",
-]
 XSS = '<img src=x onerror="window.__xss = 1">'
 
 if not CHROMIUM.exists():
@@ -256,14 +243,6 @@ title = { de = "Gebäude", en = "Buildings" }
 """
 
 
-def free_port() -> int:
-    """A TCP port nobody listens on right now."""
-    with socket.socket() as sock:
-        sock.bind(("127.0.0.1", 0))
-        port: int = sock.getsockname()[1]
-        return port
-
-
 @pytest.fixture(scope="module")
 def server(tmp_path_factory: pytest.TempPathFactory) -> Iterator[str]:
     """A uvicorn server in a thread on a free port, serving a data dir with both test layers; yields its URL."""
@@ -298,7 +277,7 @@ def browser() -> Iterator[Any]:
         chromium.close()
 
 
-class Page:
+class Page(PanelReader):
     """A loaded viewer page and everything it logged."""
 
     def __init__(self, page: Any) -> None:
@@ -332,22 +311,6 @@ class Page:
             [layer, east, north, up],
         )
         return position["x"], position["y"]
-
-    def attributes(self) -> dict[str, str]:
-        """The attribute panel's rows: raw attribute name -> shown value."""
-        rows: dict[str, str] = self.page.evaluate(
-            """() => Object.fromEntries([...document.querySelectorAll('#feature-body tr')].map(
-                (row) => [row.dataset.attribute, row.querySelector('td').textContent]))"""
-        )
-        return rows
-
-    def labels(self) -> dict[str, str]:
-        """The attribute panel's rows: raw attribute name -> shown label."""
-        rows: dict[str, str] = self.page.evaluate(
-            """() => Object.fromEntries([...document.querySelectorAll('#feature-body tr')].map(
-                (row) => [row.dataset.attribute, row.querySelector('th').textContent]))"""
-        )
-        return rows
 
 
 @pytest.fixture(scope="module")

@@ -10,22 +10,17 @@ test-artifacts/ (look at them).
 from __future__ import annotations
 
 import base64
-import os
-import socket
-import subprocess
-import sys
-import time
 from collections.abc import Iterator
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
 import geopandas as gpd
-import httpx
 import numpy as np
 import numpy.typing as npt
 import pytest
 import shapely
+from browser import CHROMIUM, CHROMIUM_FLAGS, PanelReader, serve_twin
 from conftest import GRID_DIR, shared
 from lxml import etree
 from pyproj.transformer import TransformerGroup
@@ -37,14 +32,7 @@ from twin.settings import Settings
 pytestmark = pytest.mark.browser
 
 REPO = Path(__file__).resolve().parents[1]
-CHROMIUM = Path("/usr/bin/chromium")
 CESIUM = REPO / "web" / "node_modules" / "cesium" / "Build" / "Cesium"
-# Flags measured in DESIGN.md: software WebGL 2 through SwiftShader, no --disable-gpu (3x slower pictures).
-CHROMIUM_FLAGS = [
-    "--headless=new", "--no-sandbox", "--use-angle=swiftshader", "--enable-unsafe-swiftshader",
-    "--disable-background-networking", "--disable-component-update", "--disable-sync", "--no-first-run",
-    "--disable-quic",
-]  # fmt: skip
 ARTIFACTS = REPO / "test-artifacts"
 VIEWPORT = {"width": 1280, "height": 800}
 
@@ -118,12 +106,6 @@ def read_building(path: Path, building_id: str) -> Building:
     )
 
 
-def _free_port() -> int:
-    with socket.socket() as sock:
-        sock.bind(("127.0.0.1", 0))
-        return int(sock.getsockname()[1])
-
-
 @dataclass(frozen=True)
 class Served:
     """The running server and what the test knows about the layer it serves."""
@@ -159,26 +141,11 @@ def served(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Served]:
         f"heading = {HEADING}\npitch = {PITCH}\nrange = {RANGE}\n",
         encoding="utf-8",
     )
-    port = _free_port()
-    env = {k: v for k, v in os.environ.items() if not k.startswith("TWIN_")}
-    env.update(TWIN_DATA_DIR=str(data), TWIN_PROFILE=str(profile))
-    proc = subprocess.Popen([sys.executable, "-m", "twin.cli", "serve", "--port", str(port)], env=env,
-                            stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)  # fmt: skip
-    base = f"http://127.0.0.1:{port}"
-    try:
-        for _ in range(300):
-            try:
-                if httpx.get(f"{base}/api/health", timeout=1).status_code == 200:
-                    break
-            except httpx.HTTPError:
-                time.sleep(0.1)
+    with serve_twin(data, profile) as base:
         yield Served(base, footprint, float(row["height"]), ground, building)
-    finally:
-        proc.terminate()
-        proc.wait(timeout=20)
 
 
-class Page:
+class Page(PanelReader):
     """A loaded viewer page and every error it logged."""
 
     def __init__(self, page: Any) -> None:
@@ -190,30 +157,6 @@ class Page:
     def _console(self, message: Any) -> None:
         if message.type == "error":
             self.errors.append(message.text)
-
-    def attributes(self) -> dict[str, str]:
-        """The attribute panel's rows: raw attribute name -> shown value."""
-        rows: dict[str, str] = self.page.evaluate(
-            """() => Object.fromEntries([...document.querySelectorAll('#feature-body tr')].map(
-                (row) => [row.dataset.attribute, row.querySelector('td').textContent]))"""
-        )
-        return rows
-
-    def labels(self) -> dict[str, str]:
-        """The attribute panel's rows: raw attribute name -> shown label."""
-        rows: dict[str, str] = self.page.evaluate(
-            """() => Object.fromEntries([...document.querySelectorAll('#feature-body tr')].map(
-                (row) => [row.dataset.attribute, row.querySelector('th').textContent]))"""
-        )
-        return rows
-
-    def titles(self) -> dict[str, str]:
-        """The attribute panel's value tooltips: raw attribute name -> title ('' when none)."""
-        rows: dict[str, str] = self.page.evaluate(
-            """() => Object.fromEntries([...document.querySelectorAll('#feature-body tr')].map(
-                (row) => [row.dataset.attribute, row.querySelector('td').title]))"""
-        )
-        return rows
 
 
 @pytest.fixture(scope="module")

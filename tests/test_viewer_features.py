@@ -20,8 +20,9 @@ import numpy as np
 import pytest
 import shapely
 import uvicorn
+from browser import free_port
 from pyproj import Geod
-from test_viewer import Page, free_port
+from test_viewer import Page
 from test_viewer import browser as browser  # the shared module fixture, re-exported for pytest
 
 from twin.api import create_app

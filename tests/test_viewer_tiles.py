@@ -3,40 +3,23 @@ building returns its metadata (EXT_structural_metadata through EXT_meshopt_compr
 
 from __future__ import annotations
 
-import os
 import shutil
-import socket
-import subprocess
-import sys
-import time
 from collections.abc import Iterator
 from pathlib import Path
 
 import geopandas as gpd
-import httpx
 import numpy as np
 import pytest
 import shapely
+from browser import CHROMIUM, CHROMIUM_FLAGS, serve_twin
 
 from twin.pipeline import IngestOptions, ingest
 from twin.settings import Settings
 
 REPO = Path(__file__).resolve().parents[1]
-CHROMIUM = Path("/usr/bin/chromium")
-CHROMIUM_FLAGS = [
-    "--headless=new", "--no-sandbox", "--use-angle=swiftshader", "--enable-unsafe-swiftshader",
-    "--disable-background-networking", "--disable-component-update", "--disable-sync", "--no-first-run",
-    "--disable-quic",
-]  # fmt: skip
 ARTIFACTS = REPO / "test-artifacts"
 
 pytestmark = pytest.mark.browser
-
-
-def _free_port() -> int:
-    with socket.socket() as sock:
-        sock.bind(("127.0.0.1", 0))
-        return int(sock.getsockname()[1])
 
 
 @pytest.fixture(scope="module")
@@ -48,23 +31,8 @@ def served_sample(tmp_path_factory: pytest.TempPathFactory) -> Iterator[tuple[st
     data = tmp_path_factory.mktemp("viewer-data")
     ingest([REPO / "data" / "samples" / "halle-altstadt.gpkg"],
            IngestOptions("gebaeude", title="Gebäude", group="Gebäude"), Settings(data_dir=data))  # fmt: skip
-    port = _free_port()
-    env = {k: v for k, v in os.environ.items() if not k.startswith("TWIN_")}
-    env.update(TWIN_DATA_DIR=str(data), TWIN_PROFILE=str(REPO / "profiles" / "halle-sample.toml"))
-    proc = subprocess.Popen([sys.executable, "-m", "twin.cli", "serve", "--port", str(port)], env=env,
-                            stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)  # fmt: skip
-    base = f"http://127.0.0.1:{port}"
-    try:
-        for _ in range(200):
-            try:
-                if httpx.get(f"{base}/api/health", timeout=1).status_code == 200:
-                    break
-            except httpx.HTTPError:
-                time.sleep(0.1)
+    with serve_twin(data, REPO / "profiles" / "halle-sample.toml") as base:
         yield base, data
-    finally:
-        proc.terminate()
-        proc.wait(timeout=20)
 
 
 def test_cesium_draws_and_picks_our_buildings(served_sample: tuple[str, Path]) -> None:

@@ -34,6 +34,7 @@ from twin.pipeline import (
     GENERATOR,
     IngestOptions,
     Progress,
+    Timings,
     geodetic_transform,
     node_bounds,
     number_leaves,
@@ -45,7 +46,7 @@ from twin.settings import Settings
 from twin.tiles.hlod import ParentContents, parent_contents
 from twin.tiles.metadata import PropertyColumn, build_columns
 from twin.tiles.quadtree import build_quadtree, collapse_chains
-from twin.tiles.tileset import build_tileset, lod_geometric_errors
+from twin.tiles.tileset import build_tileset, geometric_errors
 
 FloatArray = npt.NDArray[np.float64]
 IntArray = npt.NDArray[np.int64]
@@ -149,13 +150,8 @@ def ingest_city_models(
     started: float,
 ) -> dict[str, Any]:
     """Ingest city model inputs as one building layer; returns the report (see `twin.pipeline.ingest`)."""
-    timings: dict[str, float] = {}
-
-    def lap(name: str, since: float) -> float:
-        now = time.perf_counter()
-        timings[name] = round(now - since, 3)
-        return now
-
+    timings = Timings()
+    lap = timings.lap
     log = IngestLog()
     # PROJ prepares the transform of the first input's CRS (most ingests have one) while workers parse.
     add_grid_dirs(settings.grid_dirs)  # in this thread first: PROJ reads its search path per thread
@@ -234,7 +230,7 @@ def ingest_city_models(
 
     def tileset(summaries: list[TileSummary]) -> dict[str, Any]:
         bounds = node_bounds(tree, summaries)
-        errors = lod_geometric_errors(tree, bounds, content_error)
+        errors = geometric_errors(tree, bounds, content_error)
         uris = {key: f"content/{key}.glb" for key, _, _, _ in summaries}
         transform = column_major(enu_to_ecef_matrix(lon0, lat0, 0.0))
         tallest = subtree_max(tree, heights_of)[tree.key]

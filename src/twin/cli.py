@@ -170,7 +170,8 @@ def ingest(
     # City models (recognised here by name; the ingest decides by content) always get one: their reading
     # runs in worker processes, which leaves this one idle for the catalog's imports otherwise.
     city_models = any(
-        path.is_dir() or path.name.lower().endswith(CITY_MODEL_SUFFIXES) or "*" in str(path) for path in sources
+        path.is_dir() or path.name.lower().endswith(CITY_MODEL_SUFFIXES) or "*" in str(path)
+        for path in sources
     )
     registrar = Registrar() if large_input(list(sources)) or city_models else None
     prefetch.start(list(sources))

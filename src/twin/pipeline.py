@@ -73,6 +73,16 @@ class IngestOptions:
     licence: str = ""
 
 
+class Timings(dict[str, float]):
+    """Seconds per ingest stage, for the report."""
+
+    def lap(self, stage: str, since: float) -> float:
+        """Record the time since `since` (a time.perf_counter value) as `stage`; return the time now."""
+        now = time.perf_counter()
+        self[stage] = round(now - since, 3)
+        return now
+
+
 def _no_progress(stage: str, done: int, total: int) -> None:
     return None
 
@@ -165,13 +175,8 @@ def _ingest_footprints(
     registrar: Registrar | None,
     started: float,
 ) -> dict[str, Any]:
-    timings: dict[str, float] = {}
-
-    def lap(name: str, since: float) -> float:
-        now = time.perf_counter()
-        timings[name] = round(now - since, 3)
-        return now
-
+    timings = Timings()
+    lap = timings.lap
     log = IngestLog()
     progress("read", 0, 1)
     footprints = read_footprints(paths, options.footprints, log)

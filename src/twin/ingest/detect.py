@@ -96,13 +96,17 @@ def detect_head(head: bytes, name: str) -> SourceFormat:
     )
 
 
-def _detect_zip(path: Path) -> SourceFormat:
+def zip_holds_shapefile(path: Path) -> bool:
+    """Whether a zip archive holds a Shapefile (which the footprint reader opens whole); InputError if damaged."""
     try:
         with zipfile.ZipFile(path) as archive:
-            names = [name.lower() for name in archive.namelist()]
+            return any(name.lower().endswith(".shp") for name in archive.namelist())
     except zipfile.BadZipFile as exc:
         raise InputError(f"{path}: damaged zip archive ({exc})") from exc
-    if any(name.endswith(".shp") for name in names):
+
+
+def _detect_zip(path: Path) -> SourceFormat:
+    if zip_holds_shapefile(path):
         return SourceFormat.SHAPEFILE_ZIP
     raise InputError(f"{path}: zip archive without a Shapefile (.shp) inside")
 

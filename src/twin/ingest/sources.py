@@ -16,6 +16,7 @@ from pathlib import Path
 from typing import IO
 
 from twin.errors import InputError
+from twin.ingest.detect import zip_holds_shapefile
 
 # File name endings that a folder or archive is searched for (the content decides the format later).
 CITY_MODEL_SUFFIXES = (
@@ -147,15 +148,8 @@ def expand_sources(arguments: Iterable[Path | str]) -> list[SourceRef]:
 
 
 def _expand_file(path: Path) -> list[SourceRef]:
-    if not is_zip(path):
-        return [SourceRef(path)]
-    try:
-        with zipfile.ZipFile(path) as archive:
-            names = [name.lower() for name in archive.namelist()]
-    except zipfile.BadZipFile as exc:
-        raise InputError(f"{path}: damaged zip archive ({exc})") from exc
-    if any(name.endswith(".shp") for name in names):
-        return [SourceRef(path)]  # a zipped Shapefile: the footprint reader opens it whole
+    if not is_zip(path) or zip_holds_shapefile(path):
+        return [SourceRef(path)]  # a file, or a zipped Shapefile: the footprint reader opens it whole
     members = _zip_members(path)
     if not members:
         raise InputError(f"{path}: zip archive without CityGML, CityJSON or Shapefile inside")

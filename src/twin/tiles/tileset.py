@@ -73,46 +73,21 @@ def box_from_bounds(lo: FloatArray, hi: FloatArray, margin: float = BOX_MARGIN) 
 
 
 def geometric_errors(
-    node: QuadNode, bounds: dict[str, tuple[FloatArray, FloatArray]], tallest: dict[str, float]
-) -> dict[str, float]:
-    """Geometric error per tile key, metres.
-
-    Leaves hold the buildings and have error 0. A parent holds no content and refines with ADD, so not
-    refining it means none of its buildings are drawn. The error of that is at least the tallest building
-    that goes missing, and it grows with the area that goes empty; we take
-    max(tallest building, horizontal diagonal / 16). With CesiumJS's default maximum screen-space error of
-    16 px on a 1920 x 1080 view (its 60° field of view spans the wider side: 36° vertically), a 500 m
-    leaf-parent (error ~44 m) is refined from ~4.6 km away, so a district's buildings load when the camera
-    is at planning distance and not before.
-    A parent's error is never below its children's (errors must not grow down the tree).
-    """
-    errors: dict[str, float] = {}
-
-    def visit(n: QuadNode) -> float:
-        if n.is_leaf:
-            errors[n.key] = 0.0
-            return 0.0
-        child_max = max(visit(child) for child in n.children)
-        lo, hi = bounds[n.key]
-        diagonal = float(np.hypot(hi[0] - lo[0], hi[1] - lo[1]))
-        error = max(tallest[n.key], diagonal * DIAGONAL_ERROR_FRACTION, child_max)
-        errors[n.key] = error
-        return error
-
-    visit(node)
-    return errors
-
-
-def lod_geometric_errors(
     node: QuadNode, bounds: dict[str, tuple[FloatArray, FloatArray]], content_error: dict[str, float]
 ) -> dict[str, float]:
-    """Geometric error per tile key (metres) for a hierarchy whose parents carry simplified content.
+    """Geometric error per tile key, metres: the error of drawing a parent instead of its subtree.
 
-    With REPLACE refinement a tile's content stands for its whole subtree, so its error is how far that
-    content is from the full detail: `content_error[key]` (for a parent showing LoD1 boxes of some of its
-    buildings: the tallest building it leaves out, or the highest roof its boxes flatten), at least its
-    children's and at least a sixteenth of its horizontal diagonal (a coarse tile then never hangs on until
-    the camera is in it). Leaves (the full detail) have error 0.
+    Leaves (the full detail) have error 0. A parent's error is its `content_error` (what drawing it
+    instead of its subtree leaves out, see below), at least a sixteenth of its horizontal diagonal (the
+    area that goes empty or coarse) and at least its children's (errors must not grow down the tree).
+
+    - Footprint layers (ADD, empty parents): not refining a parent means none of its buildings are drawn,
+      so its content error is the tallest of them. With CesiumJS's default maximum screen-space error of
+      16 px on a 1920 x 1080 view (its 60° field of view spans the wider side: 36° vertically), a 500 m
+      leaf-parent (error ~44 m) is refined from ~4.6 km away, so a district's buildings load when the
+      camera is at planning distance and not before.
+    - City model layers (REPLACE, parents with LoD1 boxes, `twin.tiles.hlod`): the largest building a
+      parent leaves out, or the highest roof its flat boxes hide.
     """
     errors: dict[str, float] = {}
 
