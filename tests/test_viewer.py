@@ -328,8 +328,11 @@ def viewer(server: str, browser: Any) -> Iterator[Page]:
 
 def test_viewer_loads_without_errors(viewer: Page) -> None:
     page = viewer.page
+    # Cesium may start another request after `ready` (a render after the last tile arrived): wait for the
+    # view's tiles once more, as the viewer's own hook does, then read the flags.
     loaded = page.evaluate(
-        "() => Object.fromEntries(Object.entries(window.twin.tilesets).map(([id, t]) => [id, t.tilesLoaded]))"
+        """async () => { await window.twin.tilesLoaded();
+            return Object.fromEntries(Object.entries(window.twin.tilesets).map(([id, t]) => [id, t.tilesLoaded])); }"""
     )
     assert loaded == {"sample": True, "gebaeude": True}
     assert page.evaluate("() => window.twin.viewer.scene.requestRenderMode") is True
