@@ -50,6 +50,26 @@ def _grid_available() -> None:
         pytest.skip(f"GCG2016 grid not available in {GRID_DIR} (../shared is absent)")
 
 
+def test_large_transforms_with_the_grid_are_exact_in_two_threads() -> None:
+    """Above 200,000 vertices the transform runs in two threads: each needs its own PROJ object, or the grid
+    lookups of one corrupt the other's (seen: non-finite heights)."""
+    _grid_available()
+    from twin.geo.crs import GeodeticTransform, VerticalPlan
+
+    plan = VerticalPlan("source", CRS.from_epsg(7837), "test")
+    geodetic = GeodeticTransform(CRS.from_epsg(25832), plan, [GRID_DIR])
+    assert "de_bkg_gcg2016.tif" in geodetic.grids
+    rng = np.random.default_rng(7)
+    n = 600_000
+    x, y, z = rng.uniform(330e3, 350e3, n), rng.uniform(5720e3, 5740e3, n), rng.uniform(20, 60, n)
+    reference = TransformerGroup(CRS("EPSG:25832+7837"), CRS("EPSG:4979"), always_xy=True).transformers[0]
+    expected = reference.transform(x, y, z)
+    for _ in range(3):
+        lon, lat, h = geodetic(x, y, z)
+        assert np.isfinite(h).all()
+        assert np.array_equal(h, expected[2]) and np.array_equal(lon, expected[0])
+
+
 def test_nhn_heights_use_the_quasigeoid(tmp_path: Path) -> None:
     _grid_available()
     source = _z_footprints(tmp_path / "z.gpkg")

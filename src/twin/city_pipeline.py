@@ -185,6 +185,7 @@ def ingest_city_models(
                 polygons.building_polygon_start, up)  # fmt: skip
     ids = np.asarray(city.ids.to_numpy(zero_copy_only=False), dtype=object)
     footprints, how = city_footprints(enu, city.polygon_class, ids)
+    del basis, east, north, up, enu, ids  # the per-vertex frame was for the footprints only: memory back
     minx, miny, maxx, maxy = footprints.bounds()
     centres = np.column_stack([(minx + maxx) / 2, (miny + maxy) / 2])
     vertex_counts = np.diff(polygons.building_vertex_start)
@@ -197,17 +198,20 @@ def ingest_city_models(
     polygon_class = city.polygon_class[polygons.polygon_index(order)]
     polygons = polygons.take(order)
     lon, lat, h = lon[vertex_order], lat[vertex_order], h[vertex_order]
+    del vertex_order
     footprints = footprints.take(order)
+    attributes = city.attributes.take(pa.array(order))
+    building_ids = city.ids.take(pa.array(order))
+    lods = Counter(city.lod.tolist())
+    del city  # everything it held is reordered above: its copies can go
     base = np.minimum.reduceat(h, polygons.building_vertex_start[:-1])
     top = np.maximum.reduceat(h, polygons.building_vertex_start[:-1])
     height = top - base
     t = lap("tiling", t)
 
     foot_lon, foot_lat = _to_lonlat(footprints.xy[:, 0], footprints.xy[:, 1], lon0, lat0)
-    attributes = city.attributes.take(pa.array(order))
     rule = pa.array(np.full(len(order), "geometry", dtype=object), type=pa.string())
-    features = LayerFeatures(footprints, foot_lon, foot_lat, city.ids.take(pa.array(order)), height, rule,
-                             attributes)  # fmt: skip
+    features = LayerFeatures(footprints, foot_lon, foot_lat, building_ids, height, rule, attributes)
     columns = build_columns(features.ids, height, rule, attributes)
     leaf_set = ContentSet(
         keys=[leaf.key for leaf in leaves],
@@ -236,7 +240,6 @@ def ingest_city_models(
         tallest = subtree_max(tree, heights_of)[tree.key]
         return dict(build_tileset(tree, bounds, errors, tallest, uris, transform, GENERATOR, "REPLACE"))
 
-    lods = Counter(city.lod.tolist())
     report.update(
         heights="; ".join(dict.fromkeys(heights)),
         transform="; ".join(dict.fromkeys(transforms)),

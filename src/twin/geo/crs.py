@@ -268,16 +268,21 @@ class GeodeticTransform:
         h = np.empty(n)
 
         def work(i: int) -> None:
+            # One PROJ object must not run in two threads at once: with a grid (its TIFF decoder) the
+            # results come out wrong. The second chunk gets an object of its own, of the same pipeline.
+            transformer = (
+                self.transformer if i == 0 else Transformer.from_pipeline(self.transformer.definition)
+            )
             a, b = bounds[i], bounds[i + 1]
             xs, ys = x[a:b], y[a:b]
             if b - a == 1:  # pyproj takes a one-element array for a scalar point (deprecated in numpy)
                 xs, ys = np.repeat(xs, 2), np.repeat(ys, 2)
             if zz is not None:
                 zs = zz[a:b] if b - a > 1 else np.repeat(zz[a:b], 2)
-                lo, la, hh = self.transformer.transform(xs, ys, zs, errcheck=False)
+                lo, la, hh = transformer.transform(xs, ys, zs, errcheck=False)
                 h[a:b] = hh[: b - a]
             else:  # heights are not used: the 2D call is 10 % cheaper
-                lo, la = self.transformer.transform(xs, ys, errcheck=False)
+                lo, la = transformer.transform(xs, ys, errcheck=False)
             lon[a:b], lat[a:b] = lo[: b - a], la[: b - a]
 
         if chunks == 1:

@@ -16,7 +16,7 @@ import os
 from collections import Counter
 from collections.abc import Callable
 from concurrent.futures import ProcessPoolExecutor
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from typing import Any
 
 import numpy as np
@@ -30,7 +30,7 @@ from twin.geo.srsname import parse_srs_name
 from twin.ingest.citymodel import CityChunk, lod_code, lod_text
 from twin.ingest.codelists import function_label, roof_type_label
 from twin.ingest.detect import SourceFormat, detect_format, detect_head
-from twin.ingest.model import IngestLog
+from twin.ingest.model import IngestLog, take_rows
 from twin.ingest.rings import Rings
 from twin.ingest.sources import SourceRef
 from twin.ingest.surface_repair import repair_polygons, select_polygons
@@ -82,7 +82,18 @@ def input_format(source: SourceRef) -> SourceFormat:
     return detect_head(head, source.name)
 
 
-def _parse(source: SourceRef, fmt: SourceFormat) -> list[CityChunk]:
+@dataclass
+class Parsed:
+    """A chunk as a worker returns it: repaired, its attributes already an Arrow table (compact to send)."""
+
+    chunk: CityChunk  # with `attributes` emptied
+    attributes: pa.Table
+
+    def __len__(self) -> int:
+        return len(self.chunk)
+
+
+def _parse(source: SourceRef, fmt: SourceFormat) -> list[Parsed]:
     """Parse and repair one input (runs in a worker process)."""
     if fmt == SourceFormat.CITYGML:
         from twin.ingest.citygml import read_citygml
@@ -92,14 +103,18 @@ def _parse(source: SourceRef, fmt: SourceFormat) -> list[CityChunk]:
         from twin.ingest.cityjson import read_cityjson
 
         chunks = read_cityjson(source)
-    return [repair_polygons(chunk) for chunk in chunks]
+    out = []
+    for chunk in chunks:
+        repaired = repair_polygons(chunk)
+        out.append(Parsed(replace(repaired, attributes=[]), attribute_table(repaired.attributes)))
+    return out
 
 
-def parse_all(sources: list[SourceRef], formats: list[SourceFormat], progress: Progress) -> list[CityChunk]:
+def parse_all(sources: list[SourceRef], formats: list[SourceFormat], progress: Progress) -> list[Parsed]:
     """Every input's chunks, in input order; two worker processes when the inputs are large."""
     total = sum(source.size() for source in sources)
     workers = min(2, os.cpu_count() or 1)
-    chunks: list[CityChunk] = []
+    chunks: list[Parsed] = []
     progress("read", 0, len(sources))
     if workers > 1 and len(sources) > 1 and total >= PARALLEL_MIN_BYTES:
         context = multiprocessing.get_context("fork")
@@ -246,14 +261,20 @@ def read_city_buildings(
                 f"{source.name}: {fmt.value} cannot be ingested together with city models (CityGML, CityJSON); "
                 "ingest it as a layer of its own"
             )
-    chunks = parse_all(sources, formats, progress)
+    parsed: list[Parsed | None] = list(parse_all(sources, formats, progress))
     override = parse_crs(options.crs) if options.crs else None
     cache: dict[str, CRS] = {}
     crs_list: list[CRS] = []
     crs_sources: list[str] = []
     chunk_crs: list[int] = []
-    for chunk in chunks:
+    masks = []
+    sources_seen: dict[str, bool] = {}
+    for item in parsed:
+        assert item is not None
+        chunk = item.chunk
         log.merge(chunk.log)
+        sources_seen[chunk.source] = sources_seen.get(chunk.source, False) or len(chunk) > 0
+        masks.append(_building_lods(chunk))
         crs = _chunk_crs(chunk, override, cache)
         if crs is None:
             chunk_crs.append(-1)
@@ -262,15 +283,14 @@ def read_city_buildings(
             crs_list.append(crs)
             crs_sources.append(chunk.source)
         chunk_crs.append(crs_list.index(crs))
-    with_buildings = {chunk.source for chunk in chunks if len(chunk)}
-    empty_sources = sorted({chunk.source for chunk in chunks} - with_buildings)
-
-    masks = [_building_lods(chunk) for chunk in chunks]
     chosen = choose_lods(np.concatenate(masks) if masks else np.zeros(0, np.uint64), options.lod, log)
     kept: list[_Kept] = []
     seen: set[str] = set()
     offset = 0
-    for chunk, crs_index in zip(chunks, chunk_crs, strict=True):
+    for index, crs_index in enumerate(chunk_crs):
+        item, parsed[index] = parsed[index], None  # each chunk is let go once its buildings are kept
+        assert item is not None
+        chunk = item.chunk
         lods = chosen[offset : offset + len(chunk)]
         offset += len(chunk)
         selected = select_polygons(chunk, np.take(lods, chunk.polygons.polygon_building) == chunk.polygon_lod)
@@ -285,21 +305,21 @@ def read_city_buildings(
                 seen.add(chunk.ids[i])
                 rows.append(i)
         log.skip(DUPLICATE, duplicates)
-        kept.append(_Kept.of(selected, np.asarray(rows, dtype=np.int64), lods, crs_index))
-    if not kept:
-        kept.append(_Kept.of(CityChunk("", None, Rings.empty(has_z=True), np.zeros(0, np.uint8),
-                                       np.zeros(0, np.uint8), [], []), np.zeros(0, np.int64), chosen, -1))  # fmt: skip
-    lod = np.concatenate([part.lod for part in kept])
+        kept.append(_Kept.of(selected, item.attributes, np.asarray(rows, dtype=np.int64), lods, crs_index))
+    lod = np.concatenate([part.lod for part in kept]) if kept else np.zeros(0, np.int64)
+    polygons = Rings.concat([part.polygons for part in kept]) if kept else Rings.empty(has_z=True)
     return CityBuildings(
-        polygons=Rings.concat([part.polygons for part in kept]),
-        polygon_class=np.concatenate([part.polygon_class for part in kept]),
+        polygons=polygons,
+        polygon_class=np.concatenate([part.polygon_class for part in kept])
+        if kept
+        else np.zeros(0, np.uint8),
         lod=lod,
         crs=crs_list,
         crs_sources=crs_sources,
-        building_crs=np.concatenate([part.crs for part in kept]),
+        building_crs=np.concatenate([part.crs for part in kept]) if kept else np.zeros(0, np.int64),
         ids=pa.array([i for part in kept for i in part.ids], type=pa.string()),
-        attributes=_with_labels(_unify([attribute_table(part.attributes) for part in kept]), lod),
-        empty_sources=empty_sources,
+        attributes=_with_labels(_unify([part.attributes for part in kept]), lod),
+        empty_sources=sorted(source for source, has in sources_seen.items() if not has),
     )
 
 
@@ -312,20 +332,24 @@ class _Kept:
     lod: npt.NDArray[np.int64]
     crs: npt.NDArray[np.int64]
     ids: list[str]
-    attributes: list[dict[str, Any]]
+    attributes: pa.Table
 
     @staticmethod
-    def of(chunk: CityChunk, rows: npt.NDArray[np.int64], lods: npt.NDArray[np.int64], crs: int) -> _Kept:
+    def of(
+        chunk: CityChunk, table: pa.Table, rows: npt.NDArray[np.int64], lods: npt.NDArray[np.int64], crs: int
+    ) -> _Kept:
         """Buildings `rows` of a chunk whose polygons are already those of the chosen LoD (`lods[row]`)."""
-        polygons = chunk.polygons.polygon_index(rows)
-        source_file = _file_name(chunk.source)
+        attributes = take_rows(table, pa.array(rows))
+        source_file = pa.array([_file_name(chunk.source)] * len(rows), type=pa.string())
+        if "source_file" in attributes.column_names:
+            attributes = attributes.drop_columns(["source_file"])
         return _Kept(
             polygons=chunk.polygons.take(rows),
-            polygon_class=chunk.polygon_class[polygons],
+            polygon_class=chunk.polygon_class[chunk.polygons.polygon_index(rows)],
             lod=np.take(lods, rows),
             crs=np.full(len(rows), crs, dtype=np.int64),
             ids=[chunk.ids[i] for i in rows.tolist()],
-            attributes=[dict(chunk.attributes[i], source_file=source_file) for i in rows.tolist()],
+            attributes=attributes.append_column("source_file", source_file),
         )
 
 
