@@ -68,6 +68,7 @@ def test_large_transforms_with_the_grid_are_exact_in_two_threads() -> None:
         lon, lat, h = geodetic(x, y, z)
         assert np.isfinite(h).all()
         assert np.array_equal(h, expected[2]) and np.array_equal(lon, expected[0])
+        assert np.array_equal(lat, expected[1])
 
 
 def test_nhn_heights_use_the_quasigeoid(tmp_path: Path) -> None:
