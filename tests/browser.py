@@ -60,10 +60,18 @@ _PANEL_ROWS = """(cell) => Object.fromEntries([...document.querySelectorAll('#fe
                                                       : row.querySelector(cell).textContent]))"""
 
 
-class PanelReader:
-    """Reads the viewer's attribute panel; mixed into the tests' page wrappers (which set `page`)."""
+class ViewerPage:
+    """A Playwright page with the viewer: every error it logs is kept, and its attribute panel can be read."""
 
-    page: Any
+    def __init__(self, page: Any) -> None:
+        self.page = page
+        self.errors: list[str] = []
+        page.on("console", self._console)
+        page.on("pageerror", lambda error: self.errors.append(str(error)))
+
+    def _console(self, message: Any) -> None:
+        if message.type == "error":
+            self.errors.append(message.text)
 
     def attributes(self) -> dict[str, str]:
         """The attribute panel's rows: raw attribute name -> shown value."""

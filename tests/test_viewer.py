@@ -19,7 +19,7 @@ from typing import Any
 import numpy as np
 import pytest
 import uvicorn
-from browser import CHROMIUM, CHROMIUM_FLAGS, PanelReader, free_port
+from browser import CHROMIUM, CHROMIUM_FLAGS, ViewerPage, free_port
 from test_api import MARKTPLATZ, SAMPLE, enu_to_ecef, publish_sample
 
 from twin.api import create_app
@@ -277,18 +277,8 @@ def browser() -> Iterator[Any]:
         chromium.close()
 
 
-class Page(PanelReader):
+class Page(ViewerPage):
     """A loaded viewer page and everything it logged."""
-
-    def __init__(self, page: Any) -> None:
-        self.page = page
-        self.errors: list[str] = []
-        page.on("console", self._console)
-        page.on("pageerror", lambda error: self.errors.append(str(error)))
-
-    def _console(self, message: Any) -> None:
-        if message.type == "error":
-            self.errors.append(message.text)
 
     def screenshot(self, name: str) -> None:
         """Save a screenshot to test-artifacts/<name>.png."""

@@ -20,7 +20,7 @@ import numpy as np
 import numpy.typing as npt
 import pytest
 import shapely
-from browser import CHROMIUM, CHROMIUM_FLAGS, PanelReader, serve_twin
+from browser import CHROMIUM, CHROMIUM_FLAGS, ViewerPage, serve_twin
 from conftest import GRID_DIR, shared
 from lxml import etree
 from pyproj.transformer import TransformerGroup
@@ -145,27 +145,13 @@ def served(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Served]:
         yield Served(base, footprint, float(row["height"]), ground, building)
 
 
-class Page(PanelReader):
-    """A loaded viewer page and every error it logged."""
-
-    def __init__(self, page: Any) -> None:
-        self.page = page
-        self.errors: list[str] = []
-        page.on("console", self._console)
-        page.on("pageerror", lambda error: self.errors.append(str(error)))
-
-    def _console(self, message: Any) -> None:
-        if message.type == "error":
-            self.errors.append(message.text)
-
-
 @pytest.fixture(scope="module")
-def viewer(served: Served) -> Iterator[Page]:
+def viewer(served: Served) -> Iterator[ViewerPage]:
     """The viewer opened on the server, once its flight has ended and the LoD2 tiles in view are loaded."""
     with playwright_sync.sync_playwright() as playwright:
         browser = playwright.chromium.launch(executable_path=str(CHROMIUM), args=CHROMIUM_FLAGS)
         context = browser.new_context(viewport=VIEWPORT)
-        page = Page(context.new_page())
+        page = ViewerPage(context.new_page())
         page.page.goto(served.base + "/")
         page.page.evaluate("() => window.twin.ready.then(() => true)")
         # Cesium's own signal: every tile the current view needs is loaded (after a fresh frame).
@@ -234,13 +220,13 @@ PIXELS = """async ([png, box, spot]) => {
 }"""
 
 
-def probe(viewer: Page, points: list[tuple[float, float, float]]) -> list[dict[str, Any]]:
+def probe(viewer: ViewerPage, points: list[tuple[float, float, float]]) -> list[dict[str, Any]]:
     """PROBE for these points of the LoD2 layer."""
     result: list[dict[str, Any]] = viewer.page.evaluate(PROBE, [LAYER, [list(p) for p in points]])
     return result
 
 
-def visible_roof_point(viewer: Page, served: Served) -> dict[str, Any]:
+def visible_roof_point(viewer: ViewerPage, served: Served) -> dict[str, Any]:
     """The first of the building's largest roof points that the camera sees (nothing nearer in front of it)."""
     probes = probe(viewer, served.building.roof_points)
     for point in probes:
@@ -250,7 +236,7 @@ def visible_roof_point(viewer: Page, served: Served) -> dict[str, Any]:
 
 
 def test_roofs_are_red_on_light_walls_and_the_building_stands_on_the_ground(
-    viewer: Page, served: Served
+    viewer: ViewerPage, served: Served
 ) -> None:
     page = viewer.page
     assert page.evaluate(f"() => window.twin.tilesets['{LAYER}'].tilesLoaded") is True
@@ -290,7 +276,7 @@ def test_roofs_are_red_on_light_walls_and_the_building_stands_on_the_ground(
     assert viewer.errors == []
 
 
-def test_picking_a_roof_point_returns_the_buildings_metadata(viewer: Page, served: Served) -> None:
+def test_picking_a_roof_point_returns_the_buildings_metadata(viewer: ViewerPage, served: Served) -> None:
     point = visible_roof_point(viewer, served)
     feature = point["feature"]
     assert feature is not None, f"nothing picked at the roof point {point}"
@@ -308,7 +294,7 @@ def test_picking_a_roof_point_returns_the_buildings_metadata(viewer: Page, serve
 
 
 def test_clicking_the_building_shows_its_attributes_in_german_and_english(
-    viewer: Page, served: Served
+    viewer: ViewerPage, served: Served
 ) -> None:
     page = viewer.page
     point = visible_roof_point(viewer, served)
@@ -369,7 +355,7 @@ CANONICAL = {
 }  # fmt: skip
 
 
-def test_panel_shows_every_canonical_attribute_readably(viewer: Page) -> None:
+def test_panel_shows_every_canonical_attribute_readably(viewer: ViewerPage) -> None:
     page = viewer.page
     page.evaluate(
         """async ([layer, properties]) => {
