@@ -50,6 +50,23 @@ def _grid_available() -> None:
         pytest.skip(f"GCG2016 grid not available in {GRID_DIR} (../shared is absent)")
 
 
+def test_dhhn92_heights_go_through_gcg2016_never_a_ballpark(tmp_path: Path) -> None:
+    """PROJ has only a 'ballpark' DHHN92 transformation (the geoid ignored: ~45 m off). DHHN92 heights are
+    read as DHHN2016 (centimetres apart) through GCG2016, and the ingest says so."""
+    _grid_available()
+    source = _z_footprints(tmp_path / "z.gpkg")
+    report = ingest([source], IngestOptions("z", vertical_crs="EPSG:5783"),
+                    Settings(data_dir=tmp_path / "data", grid_dirs=[GRID_DIR]))  # fmt: skip
+    assert "read as DHHN2016" in report["heights"]
+    assert "de_bkg_gcg2016.tif" in report["transform"] and "ballpark" not in report["transform"].lower()
+    assert any("DHHN92 heights taken as DHHN2016" in warning for warning in report["warnings"])
+    # Without any grid (a fresh process whose PROJ finds none): refused under --heights source, never the
+    # ballpark transformation.
+    result = _ingest_without_grid(tmp_path, "--heights", "source", "--vertical-crs", "EPSG:5783")
+    assert result.returncode == 3, result.stderr
+    assert "DHHN" in result.stderr and "--heights ground" in " ".join(result.stderr.split())
+
+
 def test_large_transforms_with_the_grid_are_exact_in_two_threads() -> None:
     """Above 200,000 vertices the transform runs in two threads: each needs its own PROJ object, or the grid
     lookups of one corrupt the other's (seen: non-finite heights)."""

@@ -144,16 +144,17 @@ def geodetic_transform(
         return GeodeticTransform(horizontal, plan, settings.grid_dirs, Path(path)), plan
     except GeoidGridMissingError as exc:
         if plan.vertical_crs is not None and epsg_code(plan.vertical_crs) == DHHN92:
-            # PROJ wants the old BETA2007 grid for DHHN92, which is rarely installed; DHHN2016 differs from
-            # DHHN92 by a few centimetres, so with the GCG2016 grid the heights are nearly exact.
+            # PROJ knows no exact transformation from DHHN92 to ellipsoidal heights (only a "ballpark" one
+            # that ignores the geoid); DHHN2016 differs from DHHN92 by a few centimetres, and with the
+            # GCG2016 grid its heights are exact.
             modern = VerticalPlan("source", CRS.from_epsg(DHHN2016), plan.description + ", read as DHHN2016")
             try:
                 geodetic = GeodeticTransform(horizontal, modern, settings.grid_dirs, Path(path))
             except GeoidGridMissingError:
                 pass
             else:
-                log.warn(f"{path}: DHHN92 heights taken as DHHN2016 (they differ by a few centimetres): "
-                         "PROJ's grid for DHHN92 (de_adv_BETA2007.tif) is not installed")  # fmt: skip
+                log.warn(f"{path}: DHHN92 heights taken as DHHN2016 (they differ by a few centimetres): PROJ "
+                         "has no exact transformation from DHHN92 to ellipsoidal heights")  # fmt: skip
                 return geodetic, modern
         if options.heights != "auto":
             raise

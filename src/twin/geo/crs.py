@@ -225,24 +225,29 @@ class GeodeticTransform:
         group = transformer_group(source)
         if not group.transformers:
             raise CRSError(f"{where}no transformation from {source.name} to WGS 84 is available")
-        if self.three_d and plan.vertical_crs is not None and not group.best_available:
-            missing = sorted(
-                {
-                    grid.short_name
-                    for op in group.unavailable_operations
-                    for grid in op.grids
-                    if not grid.available
-                }
-            )
-            hint = GEOID_HINT.format(
-                grid=missing[0] if missing else "de_bkg_gcg2016.tif",
-                user_dir=pyproj.datadir.get_user_data_dir(),
-            )
-            raise GeoidGridMissingError(
-                f"{where}heights in {plan.vertical_crs.name} need the PROJ grid(s) {', '.join(missing) or '?'}, "
-                f"which are not installed; {hint}. Or ingest with --heights ground."
-            )
-        self.transformer: Transformer = group.transformers[0]
+        transformers = list(group.transformers)
+        if self.three_d and plan.vertical_crs is not None:
+            # A "ballpark vertical transformation" ignores the geoid: heights tens of metres off. PROJ offers
+            # one when the grid is missing, and for DHHN92 it knows nothing better at all.
+            transformers = [t for t in transformers if "ballpark vertical" not in t.description.lower()]
+            if not transformers:
+                missing = sorted(
+                    {
+                        grid.short_name
+                        for op in group.unavailable_operations
+                        for grid in op.grids
+                        if not grid.available
+                    }
+                )
+                if missing:
+                    hint = GEOID_HINT.format(grid=missing[0], user_dir=pyproj.datadir.get_user_data_dir())
+                    need = f"need the PROJ grid(s) {', '.join(missing)}, which are not installed; {hint}"
+                else:
+                    need = "have no exact transformation to ellipsoidal heights in PROJ (only a ballpark one)"
+                raise GeoidGridMissingError(
+                    f"{where}heights in {plan.vertical_crs.name} {need}. Or ingest with --heights ground."
+                )
+        self.transformer: Transformer = transformers[0]
         self.grids = sorted(
             {
                 grid.short_name
