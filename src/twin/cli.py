@@ -162,18 +162,11 @@ def ingest(
         raise typer.Exit(2)
     _batch_process()
     from twin.ingest import prefetch
-    from twin.ingest.sources import CITY_MODEL_SUFFIXES
     from twin.registrar import Registrar, large_input
 
     # The catalog's helper process and the reading of the input start first, so that they overlap the
     # imports below.
-    # City models (recognised here by name; the ingest decides by content) always get one: their reading
-    # runs in worker processes, which leaves this one idle for the catalog's imports otherwise.
-    city_models = any(
-        path.is_dir() or path.name.lower().endswith(CITY_MODEL_SUFFIXES) or "*" in str(path)
-        for path in sources
-    )
-    registrar = Registrar() if large_input(list(sources)) or city_models else None
+    registrar = Registrar() if large_input(list(sources)) else None
     prefetch.start(list(sources))
     from twin.ingest.city_reader import CityOptions
     from twin.ingest.footprints import FootprintOptions
