@@ -35,7 +35,6 @@ from twin.ingest.citymodel import (
     ChunkBuilder,
     CityChunk,
     SurfaceClass,
-    classify_by_orientation,
 )
 from twin.ingest.sources import SourceRef
 
@@ -279,24 +278,18 @@ def read_citygml(source: SourceRef) -> Iterator[CityChunk]:
                 while container is not None and parent.getprevious() is not None:
                     del container[0]
                 if len(builder) >= CHUNK_BUILDINGS:
-                    yield _finish(builder)
+                    yield builder.build()
         except etree.XMLSyntaxError as exc:
             raise InputError(f"{source.name}: not well-formed XML (line {exc.lineno}): {exc.msg}") from exc
         if not crs_known and count == 0:
             builder.crs = _root_crs(events)
-    yield _finish(builder)
+    yield builder.build()
 
 
 def _root_crs(events: Any) -> str | None:
     """The envelope's CRS of a file without buildings (iterparse's root after the whole file was read)."""
     root = getattr(events, "root", None)
     return _envelope_crs(root) if root is not None else None
-
-
-def _finish(builder: ChunkBuilder) -> CityChunk:
-    chunk = builder.build()
-    classify_by_orientation(chunk)
-    return chunk
 
 
 def _read_building(

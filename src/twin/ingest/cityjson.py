@@ -30,7 +30,6 @@ from twin.ingest.cityjson_geometry import (
     BoolArray,
     FloatArray,
     GeometryError,
-    PolygonCollector,
     Polygons,
     Templates,
     nonfinite_vertices,
@@ -39,7 +38,7 @@ from twin.ingest.cityjson_geometry import (
     read_geometry,
     real_vertices,
 )
-from twin.ingest.citymodel import CHUNK_BUILDINGS, CityChunk, classify_by_orientation
+from twin.ingest.citymodel import CHUNK_BUILDINGS, ChunkBuilder, CityChunk
 from twin.ingest.model import IngestLog
 from twin.ingest.sources import SourceRef
 
@@ -189,13 +188,13 @@ class _Reader:
         self.chunks_made = 0
         self.buildings_read = 0
         self.index_failures = 0  # buildings skipped for out-of-range indices: all of them is a broken file
-        self._reset()
+        # The builder empties itself after every chunk it builds.
+        self.builder = ChunkBuilder(self.name, self.crs)
 
-    def _reset(self) -> None:
-        self.polygons = PolygonCollector()
-        self.ids: list[str] = []
-        self.attributes: list[dict[str, Any]] = []
-        self.log = IngestLog()
+    @property
+    def log(self) -> IngestLog:
+        """The log of the chunk being collected."""
+        return self.builder.log
 
     def vertices(self, raw: Any) -> FloatArray:
         """Real coordinates (source units) of a vertex list; ValueError when it is malformed."""
@@ -229,7 +228,7 @@ class _Reader:
                 continue  # a building inside a building: merged as a part
             parts = _parts(key, objects, children, merged)
             self._add_building(key, obj, [objects[p] for p in parts], vertices, nonfinite)
-            if len(self.ids) >= CHUNK_BUILDINGS:
+            if len(self.builder) >= CHUNK_BUILDINGS:
                 yield self.build()
         for key, obj in objects.items():
             kind = _kind(obj)
@@ -264,7 +263,8 @@ class _Reader:
             dropped = any(g.dropped_rings for g in geometries)
             self.log.skip("no surface with 3 or more vertices" if dropped else "no geometry", [key])
             return
-        self.polygons.add_building(geometries)
+        for g in geometries:
+            self.builder.add_polygons(g.coords, g.ring_counts, g.polygon_ring_counts, g.classes, g.lod)
         self.log.repair(
             "ring with fewer than 3 vertices left out", int(any(g.dropped_rings for g in geometries))
         )
@@ -272,26 +272,13 @@ class _Reader:
             "invalid semantics: surfaces classified by orientation",
             int(not all(g.semantics_valid for g in geometries)),
         )
-        self.ids.append(key)
-        self.attributes.append(building_attributes(obj, parts))
+        self.builder.end_building(key, building_attributes(obj, parts))
         self.buildings_read += 1
 
     def build(self) -> CityChunk:
         """The chunk of the buildings collected so far (surfaces without semantics classified)."""
-        polygons, classes, lods = self.polygons.arrays()
-        chunk = CityChunk(
-            source=self.name,
-            crs=self.crs,
-            polygons=polygons,
-            polygon_class=classes,
-            polygon_lod=lods,
-            ids=self.ids,
-            attributes=self.attributes,
-            log=self.log,
-        )
-        classify_by_orientation(chunk)
+        chunk = self.builder.build()
         self.chunks_made += 1
-        self._reset()
         return chunk
 
     def finish(self) -> Iterator[CityChunk]:
@@ -301,7 +288,13 @@ class _Reader:
                 f"{self.name}: vertex indices beyond the vertex list in every building "
                 "(a truncated or damaged file?)"
             )
-        if self.ids or not self.chunks_made or self.log.skipped or self.log.repaired or self.log.warnings:
+        if (
+            len(self.builder)
+            or not self.chunks_made
+            or self.log.skipped
+            or self.log.repaired
+            or self.log.warnings
+        ):
             yield self.build()
 
 

@@ -8,7 +8,6 @@ one numpy gather per geometry.
 
 from __future__ import annotations
 
-from collections.abc import Sequence
 from dataclasses import dataclass
 from typing import Any
 
@@ -16,7 +15,6 @@ import numpy as np
 import numpy.typing as npt
 
 from twin.ingest.citymodel import SurfaceClass, lod_code
-from twin.ingest.rings import Rings, offsets_from_counts
 
 FloatArray = npt.NDArray[np.float64]
 BoolArray = npt.NDArray[np.bool_]
@@ -280,39 +278,3 @@ def _place_instance(
     m = np.asarray(matrix, dtype=np.float64).reshape(4, 4)
     placed: FloatArray = templates.vertices @ m[:3, :3].T + m[:3, 3] + vertices[reference[0]]
     return template, placed
-
-
-class PolygonCollector:
-    """The polygons of many buildings, gathered geometry by geometry into the flat arrays of a chunk."""
-
-    def __init__(self) -> None:
-        self.coords: list[FloatArray] = []
-        self.ring_counts: list[int] = []
-        self.polygon_ring_counts: list[int] = []
-        self.building_polygon_counts: list[int] = []
-        self.classes: list[int] = []
-        self.lods: list[int] = []
-
-    def add_building(self, geometries: Sequence[Polygons]) -> None:
-        """One building's polygons: those of all its geometries (all LoDs, its parts') together."""
-        count = 0
-        for g in geometries:
-            self.coords.append(g.coords)
-            self.ring_counts.extend(g.ring_counts)
-            self.polygon_ring_counts.extend(g.polygon_ring_counts)
-            self.classes.extend(g.classes)
-            self.lods.extend([g.lod] * len(g.polygon_ring_counts))
-            count += len(g.polygon_ring_counts)
-        self.building_polygon_counts.append(count)
-
-    def arrays(self) -> tuple[Rings, npt.NDArray[np.uint8], npt.NDArray[np.uint8]]:
-        """The polygons as Rings with z, and the class and LoD code per polygon."""
-        xyz = np.concatenate(self.coords) if self.coords else np.empty((0, 3))
-        rings = Rings(
-            xy=np.ascontiguousarray(xyz[:, :2]),
-            ring_start=offsets_from_counts(self.ring_counts),
-            polygon_ring_start=offsets_from_counts(self.polygon_ring_counts),
-            building_polygon_start=offsets_from_counts(self.building_polygon_counts),
-            z=np.ascontiguousarray(xyz[:, 2]),
-        )
-        return rings, np.asarray(self.classes, dtype=np.uint8), np.asarray(self.lods, dtype=np.uint8)

@@ -89,9 +89,9 @@ class CityChunk:
 class ChunkBuilder:
     """Collects buildings one polygon at a time into the flat arrays of a CityChunk.
 
-    Readers call `add_polygon` for each polygon of the current building and `end_building` once per
-    building; coordinates arrive as (n, 3) arrays per ring. Rings are opened here (a closing vertex equal to
-    the first is dropped), which is the only per-ring work.
+    Readers call `add_polygon` for each polygon of the current building (or `add_polygons` for several
+    already flat) and `end_building` once per building; coordinates arrive as (n, 3) arrays per ring. GML
+    rings are opened here (a closing vertex equal to the first is dropped), the only per-ring work.
     """
 
     def __init__(self, source: str, crs: str | None = None) -> None:
@@ -133,6 +133,19 @@ class ChunkBuilder:
         self._lods.append(lod)
         self._open_polygons += 1
 
+    def add_polygons(
+        self, coords: FloatArray, ring_counts: list[int], polygon_ring_counts: list[int], classes: list[int],
+        lod: int,
+    ) -> None:  # fmt: skip
+        """Several polygons of the current building at once, already flat: open rings as one (V, 3) array
+        with the vertex count of every ring and the ring count and SurfaceClass of every polygon."""
+        self._coords.append(coords)
+        self._ring_counts.extend(ring_counts)
+        self._polygon_ring_counts.extend(polygon_ring_counts)
+        self._classes.extend(classes)
+        self._lods.extend([lod] * len(polygon_ring_counts))
+        self._open_polygons += len(polygon_ring_counts)
+
     def end_building(self, building_id: str, attributes: dict[str, Any]) -> None:
         """Close the current building (it may have no polygons: `build` then drops it with a reason)."""
         self._building_polygon_counts.append(self._open_polygons)
@@ -140,23 +153,12 @@ class ChunkBuilder:
         self.ids.append(building_id)
         self.attributes.append(attributes)
 
-    def discard_building(self) -> None:
-        """Forget the polygons added since the last `end_building`."""
-        if not self._open_polygons:
-            return
-        rings = sum(self._polygon_ring_counts[-self._open_polygons :])
-        del self._coords[len(self._coords) - rings :]
-        del self._ring_counts[len(self._ring_counts) - rings :]
-        del self._polygon_ring_counts[-self._open_polygons :]
-        del self._classes[-self._open_polygons :]
-        del self._lods[-self._open_polygons :]
-        self._open_polygons = 0
-
     def __len__(self) -> int:
         return len(self.ids)
 
     def build(self) -> CityChunk:
-        """The chunk of the buildings ended so far; the builder starts empty again."""
+        """The chunk of the buildings ended so far (surfaces without semantics classified by orientation);
+        the builder starts empty again."""
         xyz = np.concatenate(self._coords) if self._coords else np.empty((0, 3))
         polygons = Rings(
             xy=np.ascontiguousarray(xyz[:, :2], dtype=np.float64),
@@ -175,6 +177,7 @@ class ChunkBuilder:
             attributes=self.attributes,
             log=self.log,
         )
+        classify_by_orientation(chunk)
         self._reset()
         return chunk
 
