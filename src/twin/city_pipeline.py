@@ -26,7 +26,9 @@ from twin.geo.srsname import parse_srs_name, sniff_srs_name
 from twin.ingest.city_footprints import city_footprints
 from twin.ingest.city_reader import CityBuildings, read_city_buildings
 from twin.ingest.citymodel import SurfaceClass, lod_text
+from twin.ingest.detect import SourceFormat
 from twin.ingest.model import IngestLog
+from twin.ingest.repair import ring_areas
 from twin.ingest.rings import Rings
 from twin.ingest.sources import SourceRef
 from twin.layer_writer import ContentSet, Prisms, Surfaces, TileSummary
@@ -101,14 +103,11 @@ def _roof_relief(
     return np.where(np.isfinite(low), top - low, 0.0)
 
 
-def _ring_areas(rings: Rings) -> FloatArray:
-    """Per building, the area of its 2D rings (exteriors counter-clockwise, holes clockwise), square metres."""
-    x, y = rings.xy[:, 0], rings.xy[:, 1]
-    nxt = rings.next_in_ring()
-    cross = x * y[nxt] - x[nxt] * y
-    area = np.zeros(rings.building_count)
-    np.add.at(area, rings.vertex_building, cross)
-    return 0.5 * area
+def _footprint_areas(rings: Rings) -> FloatArray:
+    """Per building, the area of its footprint (holes subtracted), square metres."""
+    ring_building = np.repeat(np.arange(rings.building_count), np.diff(rings.building_ring_start))
+    areas = ring_areas(rings.xy, rings.ring_start)
+    return np.abs(np.bincount(ring_building, weights=areas, minlength=rings.building_count))
 
 
 def _to_lonlat(
@@ -142,6 +141,7 @@ def _prepare_transform(source: SourceRef, options: IngestOptions, settings: Sett
 
 def ingest_city_models(
     sources: list[SourceRef],
+    formats: list[SourceFormat],
     options: IngestOptions,
     settings: Settings,
     progress: Progress,
@@ -157,7 +157,7 @@ def ingest_city_models(
     add_grid_dirs(settings.grid_dirs)  # in this thread first: PROJ reads its search path per thread
     preparing = threading.Thread(target=_prepare_transform, args=(sources[0], options, settings), daemon=True)
     preparing.start()
-    city = read_city_buildings(sources, options.city, log, progress)
+    city = read_city_buildings(sources, formats, options.city, log, progress)
     preparing.join()
     read_count = len(city) + sum(log.skipped.values())
     t = lap("read_and_repair", started)
@@ -224,7 +224,7 @@ def ingest_city_models(
     content_error: dict[str, float] = {}
     if not tree.is_leaf:
         relief = _roof_relief(polygons, polygon_class, h, top)
-        size = np.maximum(height, np.sqrt(np.abs(_ring_areas(footprints))))
+        size = np.maximum(height, np.sqrt(_footprint_areas(footprints)))
         parents = parent_contents(
             tree, size, centres[order], 5 * np.diff(footprints.building_vertex_start), relief
         )

@@ -37,11 +37,11 @@ from twin.geo.crs import (
     split_crs,
 )
 from twin.geo.frame import column_major, enu_to_ecef_matrix
-from twin.ingest.city_reader import CityOptions
-from twin.ingest.detect import FOOTPRINT_FORMATS
+from twin.ingest.city_reader import CityOptions, input_format
+from twin.ingest.detect import FOOTPRINT_FORMATS, SourceFormat
 from twin.ingest.footprints import FootprintOptions, read_footprints
 from twin.ingest.model import IngestLog
-from twin.ingest.sources import SourceRef, expand_sources
+from twin.ingest.sources import expand_sources
 from twin.layer_writer import ContentSet, Prisms, TileSummary, write_contents
 from twin.registrar import Registrar, large_input, open_catalog, register
 from twin.settings import Settings
@@ -108,23 +108,20 @@ def ingest(
     if registrar is None and large_input(files):
         registrar = Registrar(settings)
     try:
-        if _are_footprints(sources):
+        formats = [input_format(source) for source in sources]
+        if _are_footprints(formats):
             return _ingest_footprints(files, options, settings, progress, layer_id, registrar, started)
         from twin.city_pipeline import ingest_city_models
 
-        return ingest_city_models(sources, options, settings, progress, layer_id, registrar, started)
+        return ingest_city_models(sources, formats, options, settings, progress, layer_id, registrar, started)
     finally:
         if registrar is not None:
             registrar.close()
 
 
-def _are_footprints(sources: list[SourceRef]) -> bool:
+def _are_footprints(formats: list[SourceFormat]) -> bool:
     """True when every input is a footprint format, False when none is; InputError when mixed."""
-    from twin.ingest.city_reader import input_format
-
-    kinds = {input_format(source) in FOOTPRINT_FORMATS for source in sources if source.member is None}
-    if any(source.member is not None for source in sources):
-        kinds.add(False)
+    kinds = {fmt in FOOTPRINT_FORMATS for fmt in formats}
     if len(kinds) > 1:
         raise InputError("footprints (GeoJSON, GeoPackage, ...) and city models (CityGML, CityJSON) cannot be "
                          "ingested into one layer; ingest them as two layers")  # fmt: skip

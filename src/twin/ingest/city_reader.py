@@ -251,10 +251,14 @@ def _unify(tables: list[pa.Table]) -> pa.Table:
 
 
 def read_city_buildings(
-    sources: list[SourceRef], options: CityOptions, log: IngestLog, progress: Progress
+    sources: list[SourceRef],
+    formats: list[SourceFormat],
+    options: CityOptions,
+    log: IngestLog,
+    progress: Progress,
 ) -> CityBuildings:
-    """Read, repair and join the buildings of city model inputs; InputError/CRSError naming the input."""
-    formats = [input_format(source) for source in sources]
+    """Read, repair and join the buildings of city model inputs (`formats` as `input_format` gave them);
+    InputError/CRSError naming the input."""
     for source, fmt in zip(sources, formats, strict=True):
         if fmt not in CITY_FORMATS:
             raise InputError(
