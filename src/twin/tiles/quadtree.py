@@ -1,7 +1,8 @@
 """Quadtree over building centres: leaves bounded by a building count and a vertex budget.
 
-Content lives in the leaves only and parents refine with ADD, so a parent's geometric error is the error
-of showing none of its buildings (see `geometric_errors`).
+Every building lies in exactly one leaf. Footprint layers put content in the leaves only (parents refine with
+ADD); city model layers also give parents LoD1 boxes (`twin.tiles.hlod`, REPLACE). See
+`twin.tiles.tileset.geometric_errors` for both.
 """
 
 from __future__ import annotations
