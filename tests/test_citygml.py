@@ -390,3 +390,36 @@ def test_proj_and_geoid_grid_agree_with_the_report_origin(
     assert west < lon < east and south < lat < north
     x, y = Transformer.from_crs("EPSG:4326", "EPSG:25832", always_xy=True).transform(lon, lat)
     assert 320_000 < x < 345_000 and 5_720_000 < y < 5_735_000
+
+
+def test_inputs_that_cannot_be_ingested_are_refused_in_one_line(tmp_path: Path) -> None:
+    """Mixed kinds, empty patterns and folders, damaged and bomb-like zips: one line naming the input, and
+    nothing published."""
+    import zipfile
+
+    from twin.ingest.sources import MAX_COMPRESSION_RATIO
+
+    gml = shared(f"citygml/nrw-lod2/{NRW_LOD2[3]}")
+    geojson = tmp_path / "footprints.geojson"
+    geojson.write_text('{"type": "FeatureCollection", "features": []}')
+    empty_folder = tmp_path / "empty"
+    empty_folder.mkdir()
+    (empty_folder / "readme.txt").write_text("nothing here")
+    damaged = tmp_path / "damaged.zip"
+    damaged.write_bytes(b"PK\x03\x04" + b"\0" * 64)
+    bomb = tmp_path / "bomb.zip"
+    with zipfile.ZipFile(bomb, "w", zipfile.ZIP_DEFLATED) as archive:
+        archive.writestr("tile.gml", b" " * (MAX_COMPRESSION_RATIO * (1 << 17)))  # zeros compress ~1000x
+    cases = [
+        ([gml, geojson], "cannot be ingested into one layer"),
+        ([str(tmp_path / "nothing-*.gml")], "nothing-\\*.gml: the pattern matches no files"),
+        ([empty_folder], "empty: the folder holds no CityGML, CityJSON or zip files"),
+        ([damaged], "damaged.zip: damaged zip archive"),
+        ([bomb], "bomb.zip: member tile.gml claims .* refused as a possible zip bomb"),
+    ]
+    settings = _settings(tmp_path)
+    for paths, message in cases:
+        with pytest.raises(InputError, match=message) as caught:
+            ingest(paths, IngestOptions("refused"), settings)
+        assert "\n" not in caught.value.message
+    assert not (settings.layers_dir / "refused").exists()
