@@ -410,7 +410,7 @@ def test_inputs_that_cannot_be_ingested_are_refused_in_one_line(tmp_path: Path) 
     bomb = tmp_path / "bomb.zip"
     with zipfile.ZipFile(bomb, "w", zipfile.ZIP_DEFLATED) as archive:
         archive.writestr("tile.gml", b" " * (MAX_COMPRESSION_RATIO * (1 << 17)))  # zeros compress ~1000x
-    cases = [
+    cases: list[tuple[list[Path | str], str]] = [
         ([gml, geojson], "cannot be ingested into one layer"),
         ([str(tmp_path / "nothing-*.gml")], "nothing-\\*.gml: the pattern matches no files"),
         ([empty_folder], "empty: the folder holds no CityGML, CityJSON or zip files"),
