@@ -306,7 +306,7 @@ def test_config_default_profile_without_layers(client: TestClient) -> None:
     assert config["city"]["name"] == "twin"
     assert config["languages"] == {"default": "de", "available": ["de", "en"]}
     assert config["terrain"] == {"type": "ellipsoid"}
-    assert config["basemaps"][0]["url"] == "/cesium/Assets/Textures/NaturalEarthII"
+    assert config["basemaps"][0]["url"] == "cesium/Assets/Textures/NaturalEarthII"
     assert config["basemaps"][0]["default"] is True
     assert config["layers"] == []
     assert 5 < config["camera"]["longitude"] < 15  # Germany
@@ -337,7 +337,7 @@ def test_config_halle_profile_with_layer_tree(settings: Settings) -> None:
     assert group["title"] == {"de": "Gebäude", "en": "Buildings"}
     [layer] = group["children"]
     assert layer["id"] == "sample"
-    assert layer["url"] == "/tiles/sample/tileset.json?v=1"
+    assert layer["url"] == "tiles/sample/tileset.json?v=1"
     assert "Cesium 3D Tiles samples, CC0" in config["attribution"]
 
 

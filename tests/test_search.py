@@ -101,4 +101,4 @@ def test_features_layer_gets_an_items_url() -> None:
     record = LayerRecord(id="bplan", title="B-Pläne", kind="features", extra={"items_url": "/plans.geojson"})
     config = build_config(load_profile(None), [record, LayerRecord(id="ogc", title="OGC", kind="features")])
     urls = [layer["url"] for layer in config["layers"]]
-    assert urls == ["/plans.geojson", "/ogc/collections/ogc/items?limit=10000"]
+    assert urls == ["/plans.geojson", "ogc/collections/ogc/items?limit=10000"]

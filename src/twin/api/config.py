@@ -1,6 +1,6 @@
 """GET /api/config: everything the viewer needs, from the city profile (TOML) and the layer catalog.
 
-The viewer has no city-specific code: another Kommune writes its own profile (see profiles/halle-sample.toml
+The viewer has no city-specific code: another Kommune writes its own profile (see profiles/halle/profile.toml
 for every key, documented) and ingests its own data. Without a profile (TWIN_PROFILE unset) a generic one is
 used that looks at the catalogued layers, or at Germany when there are none.
 """
@@ -8,126 +8,25 @@ used that looks at the catalogued layers, or at Germany when there are none.
 from __future__ import annotations
 
 import math
-import tomllib
+import mimetypes
+import threading
 from pathlib import Path
-from typing import Any, Literal
+from typing import Any
 
 from fastapi import APIRouter
-from pydantic import BaseModel, ConfigDict, Field, ValidationError, model_validator
+from fastapi.responses import FileResponse
 
 from twin.api.deps import CatalogDep, SettingsDep
 from twin.catalog import LayerRecord
-from twin.errors import ConfigError
+from twin.errors import NotFoundError
+from twin.profile.check import is_url, read_profile
+from twin.profile.schema import BaseMap, Camera, Group, LayerSpec, Profile, Text
 from twin.search import layer_properties
 
 router = APIRouter(prefix="/api", tags=["viewer"])
 
-Text = str | dict[str, str]
-"""A label: one string, or one per language code ({de = "Gebäude", en = "Buildings"})."""
-
-NATURAL_EARTH_URL = "/cesium/Assets/Textures/NaturalEarthII"
-
-
-class _Strict(BaseModel):
-    model_config = ConfigDict(extra="forbid")
-
-
-class City(_Strict):
-    """The municipality this deployment shows."""
-
-    name: Text = "twin"
-    subtitle: Text = ""
-    homepage: str | None = None
-    ags: str | None = Field(default=None, description="Amtlicher Gemeindeschlüssel")
-
-
-class Camera(_Strict):
-    """Initial view: a target point on the ground and where the camera stands relative to it."""
-
-    longitude: float = Field(ge=-180, le=180, description="target, degrees CRS84")
-    latitude: float = Field(ge=-90, le=90, description="target, degrees CRS84")
-    height: float = Field(default=0.0, description="target height, metres above the ellipsoid")
-    heading: float = Field(default=0.0, description="degrees clockwise from north")
-    pitch: float = Field(default=-35.0, ge=-90, le=0, description="degrees, negative looks down")
-    range: float = Field(default=800.0, gt=0, description="metres from the camera to the target")
-
-
-class BaseMap(_Strict):
-    """A background imagery layer."""
-
-    id: str
-    title: Text
-    type: Literal["tms", "wmts", "wms", "xyz"]
-    url: str
-    layers: str | None = Field(default=None, description="WMS layer names, comma separated")
-    layer: str | None = Field(default=None, description="WMTS layer")
-    style: str = "default"
-    tile_matrix_set: str | None = Field(default=None, description="WMTS TileMatrixSetID")
-    format: str = "image/png"
-    maximum_level: int | None = None
-    attribution: str = ""
-    default: bool = False
-
-    @model_validator(mode="after")
-    def _needs(self) -> BaseMap:
-        if self.type == "wms" and not self.layers:
-            raise ValueError(f"base map '{self.id}': a WMS needs 'layers'")
-        if self.type == "wmts" and not (self.layer and self.tile_matrix_set):
-            raise ValueError(f"base map '{self.id}': a WMTS needs 'layer' and 'tile_matrix_set'")
-        return self
-
-
-class Terrain(_Strict):
-    """The ground surface. Only the ellipsoid for now: buildings carry their own base height."""
-
-    type: Literal["ellipsoid"] = "ellipsoid"
-
-
-Language = Literal["de", "en"]
-
-
-def _all_languages() -> list[Language]:
-    return ["de", "en"]
-
-
-class Languages(_Strict):
-    """UI languages: the first one the viewer starts with unless the user picks another."""
-
-    default: Language = "de"
-    available: list[Language] = Field(default_factory=_all_languages, min_length=1)
-
-
-class Group(_Strict):
-    """A group of the layer tree: layers whose ``group`` equals ``id`` (``/`` nests) appear under it."""
-
-    id: str
-    title: Text
-    expanded: bool = True
-
-
-class ViewerOptions(_Strict):
-    """Rendering choices."""
-
-    time: str = Field(
-        default="2025-06-21T10:00:00Z",
-        description="fixed scene time (ISO 8601) for sun light; a daytime date keeps pictures repeatable",
-    )
-    shadows: bool = False
-    timezone: str = Field(default="Europe/Berlin", description="IANA zone of the sun study's date and hour")
-    maximum_screen_space_error: float = Field(default=16.0, gt=0)
-
-
-class Profile(_Strict):
-    """A city profile file."""
-
-    city: City = Field(default_factory=City)
-    camera: Camera | None = None
-    languages: Languages = Field(default_factory=Languages)
-    attribution: str = ""
-    terrain: Terrain = Field(default_factory=Terrain)
-    basemaps: list[BaseMap] = Field(default_factory=list)
-    groups: list[Group] = Field(default_factory=list)
-    viewer: ViewerOptions = Field(default_factory=ViewerOptions)
+NATURAL_EARTH_URL = "cesium/Assets/Textures/NaturalEarthII"
+"""Cesium's offline imagery, relative to the API base (twin serves Cesium's build beside the API)."""
 
 
 DEFAULT_BASEMAP = BaseMap(
@@ -142,22 +41,30 @@ DEFAULT_BASEMAP = BaseMap(
 GERMANY = Camera(longitude=10.45, latitude=51.16, pitch=-90.0, range=1_400_000.0)
 
 
+_profiles: dict[Path, tuple[tuple[int, int], Profile]] = {}
+_profiles_lock = threading.Lock()
+
+
 def load_profile(path: Path | None) -> Profile:
-    """The city profile at ``path`` (TOML), or the generic default when ``path`` is None."""
+    """The city profile at ``path`` (TOML), or the generic default when ``path`` is None.
+
+    Read again whenever the file changes (an edited profile shows at the next page load), else from memory.
+    Checked as the server needs it (schema, ids, URLs); `twin profile check` also checks sources and CRSs.
+    """
     if path is None:
         return Profile()
     try:
-        data = tomllib.loads(path.read_text(encoding="utf-8"))
-    except OSError as exc:
-        raise ConfigError(f"city profile {path} cannot be read: {exc.strerror or exc}") from None
-    except tomllib.TOMLDecodeError as exc:
-        raise ConfigError(f"city profile {path} is not valid TOML: {exc}") from None
-    try:
-        return Profile.model_validate(data)
-    except ValidationError as exc:
-        first = exc.errors()[0]
-        where = ".".join(str(part) for part in first["loc"])
-        raise ConfigError(f"city profile {path}: {where}: {first['msg']}") from None
+        info = path.stat()
+    except OSError:
+        info = None
+    stamp = (info.st_mtime_ns, info.st_size) if info else (0, 0)
+    cached = _profiles.get(path)
+    if info is not None and cached is not None and cached[0] == stamp:
+        return cached[1]
+    profile = read_profile(path, deep=False)
+    with _profiles_lock:
+        _profiles[path] = (stamp, profile)
+    return profile
 
 
 def camera_for_layers(layers: list[LayerRecord]) -> Camera:
@@ -190,20 +97,28 @@ def _properties(layer: LayerRecord, layers_dir: Path | None) -> list[dict[str, A
     return out
 
 
-def layer_entry(layer: LayerRecord, layers_dir: Path | None = None) -> dict[str, Any]:
-    """What the viewer needs of one layer; ingested 3D Tiles get their tileset URL and attribute summaries."""
+def layer_entry(
+    layer: LayerRecord, layers_dir: Path | None = None, spec: LayerSpec | None = None
+) -> dict[str, Any]:
+    """What the viewer needs of one layer; ingested 3D Tiles get their tileset URL and attribute summaries.
+
+    URLs of twin's own resources are relative to the API base (the viewer resolves them), so that one
+    answer fits a city served at ``/``, at ``/<city>/`` or behind a proxy. ``spec``, the profile's entry for
+    the layer, gives its title in several languages.
+    """
     url = layer.url
     extra: dict[str, Any] = layer.extra if isinstance(layer.extra, dict) else {}
     properties: list[dict[str, Any]] = []
     if layer.kind == "3dtiles":
         # The version makes a re-published layer a new URL (Cesium carries the query to every tile request).
-        url = f"/tiles/{layer.id}/tileset.json?v={layer.version}"
+        url = f"tiles/{layer.id}/tileset.json?v={layer.version}"
         properties = _properties(layer, layers_dir)
     elif layer.kind == "features" and not url:
-        url = extra.get("items_url") or f"/ogc/collections/{layer.id}/items?limit=10000"
+        url = extra.get("items_url") or f"ogc/collections/{layer.id}/items?limit=10000"
+    title: Text = spec.title if spec is not None else layer.title
     return {
         "id": layer.id,
-        "title": layer.title,
+        "title": title,
         "description": layer.description,
         "kind": layer.kind,
         "url": url,
@@ -223,9 +138,13 @@ def layer_entry(layer: LayerRecord, layers_dir: Path | None = None) -> dict[str,
 
 
 def layer_tree(
-    layers: list[LayerRecord], groups: list[Group], layers_dir: Path | None = None
+    layers: list[LayerRecord],
+    groups: list[Group],
+    layers_dir: Path | None = None,
+    specs: list[LayerSpec] | None = None,
 ) -> list[dict[str, Any]]:
     """Nested groups of layers: profile groups first in profile order, the others by name; '/' nests."""
+    by_id = {spec.id: spec for spec in specs or []}
     known = {group.id: group for group in groups}
     order = {group.id: index for index, group in enumerate(groups)}
     root: dict[str, Any] = {"children": {}, "layers": []}
@@ -244,7 +163,7 @@ def layer_tree(
                     "layers": [],
                 }
             node = node["children"][path]
-        node["layers"].append(layer_entry(layer, layers_dir))
+        node["layers"].append(layer_entry(layer, layers_dir, by_id.get(layer.id)))
 
     def finish(node: dict[str, Any]) -> list[dict[str, Any]]:
         children = sorted(node["children"].values(), key=lambda g: (order.get(g["id"], len(order)), g["id"]))
@@ -265,7 +184,10 @@ def layer_tree(
 
 
 def build_config(
-    profile: Profile, layers: list[LayerRecord], layers_dir: Path | None = None
+    profile: Profile,
+    layers: list[LayerRecord],
+    layers_dir: Path | None = None,
+    logo_url: str | None = None,
 ) -> dict[str, Any]:
     """The viewer configuration: the profile merged with the catalog (and its layers' attribute summaries)."""
     basemaps = profile.basemaps or [DEFAULT_BASEMAP]
@@ -276,18 +198,59 @@ def build_config(
         if layer.attribution and layer.attribution not in attributions:
             attributions.append(layer.attribution)
     return {
-        "city": profile.city.model_dump(),
+        "city": profile.city.model_dump() | {"logo": logo_url},
+        "theme": profile.theme.model_dump(),
         "camera": (profile.camera or camera_for_layers(layers)).model_dump(),
         "languages": profile.languages.model_dump(),
         "terrain": profile.terrain.model_dump(),
         "basemaps": [basemap.model_dump() for basemap in basemaps],
-        "layers": layer_tree(layers, profile.groups, layers_dir),
+        "layers": layer_tree(layers, profile.groups, layers_dir, profile.layers),
         "attribution": attributions,
         "viewer": profile.viewer.model_dump(),
     }
 
 
+def logo_file(settings_profile: Path | None, profile: Profile) -> Path | None:
+    """The profile's logo as a file beside the profile, or None (no logo, or a logo URL)."""
+    logo = profile.city.logo
+    if settings_profile is None or logo is None or is_url(logo):
+        return None
+    return settings_profile.parent / logo
+
+
+def logo_url(settings_profile: Path | None, profile: Profile) -> str | None:
+    """Where the viewer finds the logo: its URL, or ``api/logo`` with a version that changes with the file."""
+    logo = profile.city.logo
+    if logo is None:
+        return None
+    path = logo_file(settings_profile, profile)
+    if path is None:
+        return logo
+    try:
+        return f"api/logo?v={path.stat().st_mtime_ns}"
+    except OSError:
+        return None
+
+
 @router.get("/config", summary="Viewer configuration")
 def viewer_config(settings: SettingsDep, catalog: CatalogDep) -> dict[str, Any]:
-    """City, initial camera, layer tree, base maps, terrain, attribution and languages for the viewer."""
-    return build_config(load_profile(settings.profile), catalog.list(), settings.layers_dir)
+    """City, theme, initial camera, layer tree, base maps, terrain, attribution and languages for the viewer."""
+    profile = load_profile(settings.profile)
+    return build_config(profile, catalog.list(), settings.layers_dir, logo_url(settings.profile, profile))
+
+
+@router.get("/logo", summary="The city's logo", response_class=FileResponse)
+def city_logo(settings: SettingsDep) -> FileResponse:
+    """The logo file the city profile names (404 when it names none, or a URL)."""
+    profile = load_profile(settings.profile)
+    path = logo_file(settings.profile, profile)
+    if path is None or not path.is_file():
+        raise NotFoundError("this city has no logo file")
+    media_type = mimetypes.guess_type(path.name)[0] or "application/octet-stream"
+    # An SVG opened on its own runs its scripts in twin's origin: the policy forbids them.
+    headers = {
+        "Cache-Control": "public, max-age=86400",
+        "Content-Security-Policy": "default-src 'none'; style-src 'unsafe-inline'; img-src data:",
+        "X-Content-Type-Options": "nosniff",
+    }
+    return FileResponse(path, media_type=media_type, headers=headers)
