@@ -21,7 +21,7 @@ from twin.settings import Settings
 
 ROOT = Path(__file__).resolve().parents[1]
 SAMPLE = ROOT.parent / "shared/data/3dtiles/cesium-samples/1.1/MetadataGranularities"
-HALLE_PROFILE = ROOT / "profiles/halle-sample.toml"
+HALLE_PROFILE = ROOT / "profiles/halle/profile.toml"
 needs_sample = pytest.mark.skipif(
     not SAMPLE.is_dir(), reason=f"the Cesium sample tileset is not available at {SAMPLE} (../shared missing)"
 )

@@ -34,7 +34,7 @@ pytestmark = pytest.mark.browser
 
 ROOT = Path(__file__).resolve().parents[1]
 SAMPLE_CITY = ROOT / "data" / "samples" / "halle-altstadt.gpkg"
-PROFILE = ROOT / "profiles" / "halle-sample.toml"
+PROFILE = ROOT / "profiles" / "halle" / "profile.toml"
 BUILDING = "DESTLIB3SJMU2KZF"  # Mansfelder Straße 9, 63.2 m, a 24 m x 21 m footprint
 XSS = '<img src=x onerror="window.__xss = 1">'
 PLANS: dict[str, Any] = {

@@ -31,7 +31,7 @@ def served_sample(tmp_path_factory: pytest.TempPathFactory) -> Iterator[tuple[st
     data = tmp_path_factory.mktemp("viewer-data")
     ingest([REPO / "data" / "samples" / "halle-altstadt.gpkg"],
            IngestOptions("gebaeude", title="Gebäude", group="Gebäude"), Settings(data_dir=data))  # fmt: skip
-    with serve_twin(data, REPO / "profiles" / "halle-sample.toml") as base:
+    with serve_twin(data, REPO / "profiles" / "halle" / "profile.toml") as base:
         yield base, data
 
 

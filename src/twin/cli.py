@@ -1,4 +1,5 @@
-"""Command line: `twin ingest`, `twin serve`, `twin demo`, `twin layers ...`.
+"""Command line: `twin ingest`, `twin serve`, `twin demo`, `twin layers ...` (and, in twin.cli_cities, `twin
+init`, `twin profile check`, `twin build`, `twin viewer export`).
 
 Only this module prints and chooses exit codes; everything it calls raises TwinError subclasses.
 """
@@ -17,7 +18,7 @@ import typer
 from rich.console import Console
 from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeElapsedColumn
 
-from twin.errors import TwinError
+from twin.errors import PublishError, TwinError
 
 app = typer.Typer(
     add_completion=False, no_args_is_help=True, help="twin: open 3D digital twin for municipalities"
@@ -30,14 +31,21 @@ out = Console()
 # Set by a successful `twin ingest`: the console script may then skip the interpreter's teardown.
 _QUICK_EXIT = False
 REPO_ROOT = Path(__file__).resolve().parents[2]
-SAMPLE_DIR = REPO_ROOT / "data" / "samples"
-SAMPLE_LAYER = "gebaeude"
+DEMO_CITY = REPO_ROOT / "profiles" / "halle"
+"""The city folder `twin demo` builds and serves (its layer is the sample city in data/samples)."""
 
 
 def _settings() -> Any:
     from twin.settings import Settings
 
     return Settings()
+
+
+def _city_settings() -> Any:
+    """The settings of commands that work on one catalog: the city folder's when TWIN_CITY_DIR is set."""
+    from twin.cities import effective_settings
+
+    return effective_settings(_settings())
 
 
 class _NoPandas:
@@ -189,7 +197,7 @@ def ingest(
         licence=licence,
     )  # fmt: skip
     try:
-        settings = _settings()
+        settings = _city_settings()
         with Progress(
             TextColumn("{task.description}"), BarColumn(), MofNCompleteColumn(), TimeElapsedColumn(),
             console=err, transient=True, disable=not err.is_terminal,
@@ -234,10 +242,21 @@ def serve(
     workers: Annotated[
         int | None, typer.Option(min=1, help="worker processes (default: the number of CPUs)")
     ] = None,
+    city: Annotated[
+        Path | None, typer.Option(help="serve this city folder at / (default: TWIN_CITY_DIR)")
+    ] = None,
+    cities: Annotated[
+        Path | None,
+        typer.Option(help="serve every city folder in this folder under /<city>/ (default: TWIN_CITIES_DIR)"),
+    ] = None,
 ) -> None:
     """Serve the API, the tiles and the viewer (several worker processes; tiles on a fast path)."""
     try:
         settings = _settings()
+        if city is not None:
+            settings = settings.model_copy(update={"city_dir": city.resolve(), "cities_dir": None})
+        if cities is not None:
+            settings = settings.model_copy(update={"cities_dir": cities.resolve(), "city_dir": None})
         from twin.api.app import run_server
 
         run_server(settings, host=host, port=port, workers=workers)
@@ -250,28 +269,20 @@ def demo(
     host: Annotated[str, typer.Option(help="address to listen on")] = "127.0.0.1",
     port: Annotated[int, typer.Option(help="port to listen on")] = 8000,
 ) -> None:
-    """Ingest the sample city (once) and serve it with the viewer."""
-    from twin.ingest.footprints import FootprintOptions
-    from twin.pipeline import IngestOptions
-    from twin.pipeline import ingest as run_ingest
+    """Build the sample city (profiles/halle, once; again when its sources change) and serve it with the viewer."""
+    from twin.build import build_city
+    from twin.cities import CityFolder
 
-    profile = REPO_ROOT / "profiles" / "halle-sample.toml"
-    if "TWIN_PROFILE" not in os.environ and profile.exists():
-        os.environ["TWIN_PROFILE"] = str(profile)
+    city = CityFolder("halle", DEMO_CITY)
+    if "TWIN_PROFILE" not in os.environ:
+        os.environ["TWIN_PROFILE"] = str(city.profile)
     try:
         settings = _settings()
-        sample = SAMPLE_DIR / "halle-altstadt.gpkg"
-        if not (settings.layers_dir / SAMPLE_LAYER / "tileset.json").exists():
-            out.print(f"ingesting the sample city {sample} …")
-            result = run_ingest(
-                [sample],
-                IngestOptions(
-                    layer_id=SAMPLE_LAYER, title="Gebäude (Beispielstadt)", footprints=FootprintOptions(),
-                    group="Gebäude", attribution="Synthetische Beispieldaten (twin), CC0-1.0", licence="CC0-1.0",
-                ),
-                settings,
-            )  # fmt: skip
-            out.print(f"  {result['features_written']} buildings in {result['tiles']} tiles")
+        out.print(f"building the sample city ({city.profile}) …")
+        for outcome in build_city(city, settings):
+            if outcome.status == "failed":
+                raise PublishError(f"layer {outcome.id}: {outcome.message}")
+            out.print(f"  {outcome.id}: {outcome.status}, {outcome.features} buildings", highlight=False)
         out.print(f"viewer: http://{host}:{port}/")
         from twin.api.app import run_server
 
@@ -286,7 +297,7 @@ def layers_list() -> None:
     from twin.catalog import Catalog
 
     try:
-        catalog = Catalog(_settings().catalog_url)
+        catalog = Catalog(_city_settings().catalog_url)
         for record in catalog.list():
             out.print(f"{record.id}\t{record.kind}\t{record.feature_count}\t{record.title}", highlight=False)
     except TwinError as exc:
@@ -299,7 +310,7 @@ def layers_show(layer_id: Annotated[str, typer.Argument(help="layer id")]) -> No
     from twin.catalog import Catalog
 
     try:
-        record = Catalog(_settings().catalog_url).get(layer_id)
+        record = Catalog(_city_settings().catalog_url).get(layer_id)
         out.print_json(record.model_dump_json())
     except TwinError as exc:
         _fail(exc)
@@ -312,12 +323,15 @@ def layers_delete(layer_id: Annotated[str, typer.Argument(help="layer id")]) -> 
     from twin.tiles.publish import unpublish
 
     try:
-        settings = _settings()
+        settings = _city_settings()
         Catalog(settings.catalog_url).delete(layer_id)
         unpublish(settings.data_dir, layer_id)
         out.print(f"deleted layer {layer_id}")
     except TwinError as exc:
         _fail(exc)
+
+
+import twin.cli_cities  # noqa: E402, F401  (registers its commands on `app`)
 
 
 def main() -> None:

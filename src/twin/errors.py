@@ -71,6 +71,13 @@ class AuthError(TwinError):
     exit_code = 6
 
 
+class ForbiddenError(AuthError):
+    """A valid token was used where it gives no right, e.g. one city's admin token on another city."""
+
+    status_code = 403
+    ogc_code = "Forbidden"
+
+
 class ConfigError(TwinError):
     """Settings or the city profile are invalid."""
 

@@ -37,6 +37,15 @@ class Settings(BaseSettings):
     )
     web_dir: Path | None = Field(default=None, description="folder of the static viewer; default: web/")
     tile_cache_mb: float = Field(default=256, ge=0, description="tile cache per worker process, MiB")
+    city_dir: Path | None = Field(
+        default=None,
+        description="a city folder (made by `twin init`): its profile.toml, data/ and admin token replace "
+        "TWIN_PROFILE, TWIN_DATA_DIR and TWIN_ADMIN_TOKEN",
+    )
+    cities_dir: Path | None = Field(
+        default=None,
+        description="a folder of city folders: `twin serve` serves each under /<folder name>/ and lists them at /",
+    )
 
     @field_validator("cors_origins", mode="before")
     @classmethod

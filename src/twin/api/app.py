@@ -8,7 +8,7 @@ from __future__ import annotations
 
 import gc
 import os
-from collections.abc import AsyncIterator
+from collections.abc import AsyncIterator, Sequence
 from contextlib import asynccontextmanager
 from typing import Any
 
@@ -33,9 +33,12 @@ ROUTERS: tuple[APIRouter, ...] = (
 )
 
 
-def create_app(settings: Settings) -> FastAPI:
-    """The twin web service for ``settings``: API, tiles and the viewer in one app."""
-    state = AppState(settings)
+def create_app(settings: Settings, other_tokens: Sequence[str] = ()) -> FastAPI:
+    """The twin web service for ``settings``: API, tiles and the viewer in one app.
+
+    ``other_tokens`` are the admin tokens of the other cities one server hosts (they are refused with 403).
+    """
+    state = AppState(settings, other_tokens)
 
     @asynccontextmanager
     async def lifespan(_app: FastAPI) -> AsyncIterator[None]:
@@ -68,11 +71,23 @@ SETTINGS_ENV = "_TWIN_SERVE_SETTINGS"
 """Environment variable that hands the parent's Settings (JSON) to uvicorn's worker processes."""
 
 
-def serving_app(settings: Settings) -> ASGIApp:
-    """What `twin serve` runs: ``create_app(settings)`` behind the pure-ASGI tile fast path."""
+def guarded_app(app: FastAPI) -> ASGIApp:
+    """``app`` behind the pure-ASGI tile fast path."""
     from twin.api.tile_fastpath import TileFastPath
 
-    return TileFastPath(create_app(settings))
+    return TileFastPath(app)
+
+
+def serving_app(settings: Settings) -> ASGIApp:
+    """What `twin serve` runs: every city of TWIN_CITIES_DIR under /<city>/, or the one city (TWIN_CITY_DIR,
+    else TWIN_DATA_DIR and TWIN_PROFILE) at /, behind the tile fast path."""
+    if settings.cities_dir is not None:
+        from twin.api.sites import sites_app
+
+        return sites_app(settings)
+    from twin.cities import effective_settings
+
+    return guarded_app(create_app(effective_settings(settings)))
 
 
 def app_from_env() -> ASGIApp:

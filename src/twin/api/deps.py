@@ -8,13 +8,14 @@ from __future__ import annotations
 
 import secrets
 import threading
+from collections.abc import Sequence
 from typing import Annotated
 
 from fastapi import Depends, Request
 from fastapi.security import HTTPAuthorizationCredentials, HTTPBearer
 
 from twin.catalog import Catalog
-from twin.errors import AuthError
+from twin.errors import AuthError, ForbiddenError
 from twin.features import FeatureStore
 from twin.settings import Settings
 
@@ -22,8 +23,10 @@ from twin.settings import Settings
 class AppState:
     """What one app instance shares between requests: its settings, catalog connection and feature cache."""
 
-    def __init__(self, settings: Settings) -> None:
+    def __init__(self, settings: Settings, other_tokens: Sequence[str] = ()) -> None:
         self.settings = settings
+        # The admin tokens of the other cities one server hosts: such a token is known but gives no right here.
+        self.other_tokens = tuple(other_tokens)
         self._catalog: Catalog | None = None
         self._lock = threading.Lock()
         # Opens nothing until a layer's features are asked for.
@@ -70,14 +73,23 @@ _bearer = HTTPBearer(auto_error=False, description="the admin token (TWIN_ADMIN_
 
 
 def require_admin(
-    settings: Annotated[Settings, Depends(get_settings)],
+    state: Annotated[AppState, Depends(get_state)],
     credentials: Annotated[HTTPAuthorizationCredentials | None, Depends(_bearer)],
 ) -> None:
-    """Refuse the request unless it carries ``Authorization: Bearer <admin token>`` (constant time)."""
+    """Refuse the request unless it carries ``Authorization: Bearer <admin token>`` (constant time).
+
+    401 for a missing or unknown token; 403 for the token of another city on the same server.
+    """
     if credentials is None or credentials.scheme.lower() != "bearer":
         raise AuthError("this request needs 'Authorization: Bearer <admin token>'")
-    if not secrets.compare_digest(credentials.credentials.encode(), settings.admin_token.encode()):
-        raise AuthError("the admin token is not valid")
+    given = credentials.credentials.encode()
+    if secrets.compare_digest(given, state.settings.admin_token.encode()):
+        return
+    # Every token is compared (no early exit), so the time taken does not tell which one matched.
+    foreign = [secrets.compare_digest(given, token.encode()) for token in state.other_tokens]
+    if any(foreign):
+        raise ForbiddenError("this admin token belongs to another city")
+    raise AuthError("the admin token is not valid")
 
 
 SettingsDep = Annotated[Settings, Depends(get_settings)]

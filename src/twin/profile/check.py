@@ -51,7 +51,9 @@ class ProfileError(ConfigError):
     def __init__(self, path: Path, problems: Sequence[Problem]) -> None:
         self.path = path
         self.problems = list(problems)
-        super().__init__("\n".join(f"{path}: {p.key}: {p.message}" if p.key else f"{path}: {p.message}" for p in problems))
+        super().__init__(
+            "\n".join(f"{path}: {p.key}: {p.message}" if p.key else f"{path}: {p.message}" for p in problems)
+        )
 
 
 def read_profile(path: Path, *, deep: bool = True) -> Profile:
@@ -204,7 +206,9 @@ def deep_problems(profile: Profile, base: Path) -> list[Problem]:
             if problem:
                 problems.append(Problem("city.logo", problem))
         elif Path(logo).suffix.lower() not in LOGO_SUFFIXES:
-            problems.append(Problem("city.logo", f"not an image file name (use {', '.join(sorted(LOGO_SUFFIXES))})"))
+            problems.append(
+                Problem("city.logo", f"not an image file name (use {', '.join(sorted(LOGO_SUFFIXES))})")
+            )
         elif not (base / logo).is_file():
             problems.append(Problem("city.logo", f"file not found: {logo}"))
     for index, layer in enumerate(profile.layers):
@@ -282,7 +286,9 @@ def _duplicates(table: str, ids: list[str]) -> list[Problem]:
     problems = []
     for index, value in enumerate(ids):
         if value in seen:
-            problems.append(Problem(f"{table}[{index}].id", f"duplicate id '{value}' (also {table}[{seen[value]}])"))
+            problems.append(
+                Problem(f"{table}[{index}].id", f"duplicate id '{value}' (also {table}[{seen[value]}])")
+            )
         else:
             seen[value] = index
     return problems

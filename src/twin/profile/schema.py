@@ -24,12 +24,16 @@ def _text(value: Any) -> Any:
         if unknown:
             raise ValueError(f"unknown language '{unknown[0]}' (use de or en)")
         return value
-    raise ValueError('must be a string or a table of strings per language, e.g. { de = "Gebäude", en = "Buildings" }')
+    raise ValueError(
+        'must be a string or a table of strings per language, e.g. { de = "Gebäude", en = "Buildings" }'
+    )
 
 
 def _sources(value: Any) -> Any:
     """One source or a non-empty list of them."""
-    if isinstance(value, str) or (isinstance(value, list) and value and all(isinstance(v, str) for v in value)):
+    if isinstance(value, str) or (
+        isinstance(value, list) and value and all(isinstance(v, str) for v in value)
+    ):
         return value
     raise ValueError('must be a path or URL, or a list of them, e.g. "sources/gebaeude.gpkg"')
 
