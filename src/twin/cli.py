@@ -352,4 +352,7 @@ def main() -> None:
 
 
 if __name__ == "__main__":
-    main()
+    # `python -m twin.cli`: run the module proper (twin.cli), whose app twin.cli_cities added its commands to.
+    from twin.cli import main as _main
+
+    _main()

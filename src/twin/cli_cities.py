@@ -76,7 +76,9 @@ def profile_check(
             failed = True
             continue
         out.print(
-            f"{path}: ok ({len(profile.layers)} layers, {len(profile.basemaps)} base maps)", highlight=False
+            f"{path}: ok ({len(profile.layers)} layers, {len(profile.basemaps)} base maps)",
+            highlight=False,
+            soft_wrap=True,
         )
     if failed:
         raise typer.Exit(7)
