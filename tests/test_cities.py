@@ -62,7 +62,7 @@ def new_city(parent: Path, city_id: str, count: int, **options: str) -> CityFold
     folder = parent / city_id
     parent.mkdir(parents=True, exist_ok=True)
     source = footprints(parent / f"{city_id}-footprints.geojson", count)
-    made = init_city(folder, source=source, **options)  # type: ignore[arg-type]
+    made = init_city(folder, source=source, **options)
     shutil.move(source, folder / "sources" / "gebaeude.geojson")
     profile = folder / "profile.toml"
     text = profile.read_text(encoding="utf-8")
@@ -175,8 +175,12 @@ def file_server(tmp_path: Path) -> Iterator[tuple[str, Path]]:
     """An HTTP server over a folder (Last-Modified and If-Modified-Since, as http.server does them)."""
     folder = tmp_path / "www"
     folder.mkdir()
-    handler = partial(http.server.SimpleHTTPRequestHandler, directory=str(folder))
-    handler.log_message = lambda *args: None  # type: ignore[assignment,method-assign]
+
+    class Quiet(http.server.SimpleHTTPRequestHandler):
+        def log_message(self, format: str, *args: object) -> None:
+            return None
+
+    handler = partial(Quiet, directory=str(folder))
     server = http.server.ThreadingHTTPServer(("127.0.0.1", 0), handler)
     thread = threading.Thread(target=server.serve_forever, daemon=True)
     thread.start()
@@ -226,7 +230,7 @@ def two_cities(tmp_path: Path) -> tuple[Path, CityFolder, CityFolder]:
 
 
 def test_cities_are_served_apart(tmp_path: Path, two_cities: tuple[Path, CityFolder, CityFolder]) -> None:
-    cities, a, b = two_cities
+    cities, _, _ = two_cities
     client = TestClient(CitySites(base_settings(tmp_path), discover_cities(cities)))
     listing = client.get("/api/cities").json()
     assert [(c["id"], c["name"], c["url"]) for c in listing] == [
