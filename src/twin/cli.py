@@ -19,6 +19,7 @@ from rich.console import Console
 from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeElapsedColumn
 
 from twin.errors import PublishError, TwinError
+from twin.lean import pyarrow_without_pandas
 
 app = typer.Typer(
     add_completion=False, no_args_is_help=True, help="twin: open 3D digital twin for municipalities"
@@ -48,38 +49,6 @@ def _city_settings() -> Any:
     return effective_settings(_settings())
 
 
-class _NoPandas:
-    """An import hook (a sys.meta_path finder) under which `import pandas` fails.
-
-    Not derived from importlib.abc.MetaPathFinder: importing that module costs 24 ms.
-    """
-
-    def find_spec(self, fullname: str, path: Any, target: Any = None) -> None:
-        if fullname == "pandas" or fullname.startswith("pandas."):
-            raise ModuleNotFoundError(f"No module named '{fullname}'", name=fullname)
-
-
-def _pyarrow_without_pandas() -> None:
-    """Keep pyarrow from importing pandas in this process (the ingest never converts to pandas).
-
-    pyarrow imports pandas, when it is installed, the first time it converts anything (even
-    Array.to_numpy): 0.25 s, an eighth of the time the ingest of 100,000 buildings takes. pyarrow tries
-    that import once and remembers the answer, so it is asked while `import pandas` fails. Only the CLI does
-    this; as a library, twin leaves the interpreter alone. Harmless if pandas is imported anyway later
-    (reading GeoPackages through pyogrio does): pyarrow then just keeps its own pandas support off.
-    """
-    if "pandas" in sys.modules:
-        return
-    import pyarrow as pa
-
-    blocker = _NoPandas()
-    sys.meta_path.insert(0, blocker)
-    try:
-        pa.array([0])
-    finally:
-        sys.meta_path.remove(blocker)
-
-
 def _batch_process() -> None:
     """Tune this process for one large batch job (the CLI only; as a library twin changes nothing).
 
@@ -92,7 +61,7 @@ def _batch_process() -> None:
     os.environ.setdefault("OPENBLAS_NUM_THREADS", "1")
     # pydantic looks for plugins among all installed distributions' entry points (18 ms); twin has none.
     os.environ.setdefault("PYDANTIC_DISABLE_PLUGINS", "__all__")
-    _pyarrow_without_pandas()
+    pyarrow_without_pandas()
     _keep_freed_memory()
 
 

@@ -81,6 +81,10 @@ def guarded_app(app: FastAPI) -> ASGIApp:
 def serving_app(settings: Settings) -> ASGIApp:
     """What `twin serve` runs: every city of TWIN_CITIES_DIR under /<city>/, or the one city (TWIN_CITY_DIR,
     else TWIN_DATA_DIR and TWIN_PROFILE) at /, behind the tile fast path."""
+    from twin.lean import pyarrow_system_memory, pyarrow_without_pandas
+
+    pyarrow_without_pandas()
+    pyarrow_system_memory()
     if settings.cities_dir is not None:
         from twin.api.sites import sites_app
 
