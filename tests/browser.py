@@ -35,10 +35,16 @@ def free_port() -> int:
 @contextmanager
 def serve_twin(data_dir: Path, profile: Path, wait_s: float = 30.0) -> Iterator[str]:
     """`twin serve` on a free port over `data_dir` with the city `profile`; yields its base URL."""
+    with serving([], {"TWIN_DATA_DIR": str(data_dir), "TWIN_PROFILE": str(profile)}, wait_s) as base:
+        yield base
+
+
+@contextmanager
+def serving(args: list[str], env: dict[str, str] | None = None, wait_s: float = 30.0) -> Iterator[str]:
+    """`twin serve ARGS` on a free port (no TWIN_ settings but `env`) until /api/health answers; yields its URL."""
     port = free_port()
-    env = {k: v for k, v in os.environ.items() if not k.startswith("TWIN_")}
-    env.update(TWIN_DATA_DIR=str(data_dir), TWIN_PROFILE=str(profile))
-    proc = subprocess.Popen([sys.executable, "-m", "twin.cli", "serve", "--port", str(port)], env=env,
+    environment = {k: v for k, v in os.environ.items() if not k.startswith("TWIN_")} | (env or {})
+    proc = subprocess.Popen([sys.executable, "-m", "twin.cli", "serve", "--port", str(port), *args], env=environment,
                             stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)  # fmt: skip
     base = f"http://127.0.0.1:{port}"
     try:

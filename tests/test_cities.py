@@ -368,3 +368,31 @@ def test_viewer_export_points_the_static_viewer_at_the_api(tmp_path: Path) -> No
         text=True,
     )
     assert again.returncode != 0 and "not empty" in again.stderr
+
+
+def test_logo_is_served_from_the_city_folder_only(tmp_path: Path) -> None:
+    from twin.api.app import create_app
+    from twin.profile.check import check_profile
+
+    city = new_city(tmp_path, "wernigerode", 2, name="Wernigerode")
+    (city.root / "wappen.svg").write_text('<svg xmlns="http://www.w3.org/2000/svg" width="8" height="8"/>')
+    profile = city.profile
+    text = profile.read_text(encoding="utf-8")
+    profile.write_text(text.replace('name = "Wernigerode"', 'name = "Wernigerode"\nlogo = "wappen.svg"', 1))
+    client = TestClient(create_app(city.settings(base_settings(tmp_path))))
+    logo = client.get("/api/config").json()["city"]["logo"]
+    assert logo.startswith("api/logo?v=")
+    served = client.get("/" + logo)
+    assert served.status_code == 200 and served.headers["content-type"].startswith("image/svg+xml")
+    assert "default-src 'none'" in served.headers["content-security-policy"], "scripts in an SVG must not run"
+
+    (tmp_path / "secret.png").write_bytes(b"not for the public")
+    profile.write_text(
+        text.replace('name = "Wernigerode"', 'name = "Wernigerode"\nlogo = "../secret.png"', 1)
+    )
+    assert client.get("/api/config").json()["city"]["logo"] is None
+    assert client.get("/api/logo").status_code == 404
+    _, problems = check_profile(profile)
+    assert ("city.logo", "the logo must lie in the profile's folder: ../secret.png") in [
+        (p.key, p.message) for p in problems
+    ]

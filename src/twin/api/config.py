@@ -19,7 +19,7 @@ from fastapi.responses import FileResponse
 from twin.api.deps import CatalogDep, SettingsDep
 from twin.catalog import LayerRecord
 from twin.errors import NotFoundError
-from twin.profile.check import is_url, read_profile
+from twin.profile.check import LOGO_SUFFIXES, is_url, read_profile
 from twin.profile.schema import BaseMap, Camera, Group, LayerSpec, Profile, Text
 from twin.search import layer_properties
 
@@ -211,21 +211,26 @@ def build_config(
 
 
 def logo_file(settings_profile: Path | None, profile: Profile) -> Path | None:
-    """The profile's logo as a file beside the profile, or None (no logo, or a logo URL)."""
+    """The profile's logo as an image file inside the profile's folder, or None (no logo, a URL, or a path that
+    leaves the folder: one city's profile must not serve another city's files, such as its admin token)."""
     logo = profile.city.logo
     if settings_profile is None or logo is None or is_url(logo):
         return None
-    return settings_profile.parent / logo
+    folder = settings_profile.parent.resolve()
+    path = (folder / logo).resolve()
+    if not path.is_relative_to(folder) or path.suffix.lower() not in LOGO_SUFFIXES:
+        return None
+    return path
 
 
 def logo_url(settings_profile: Path | None, profile: Profile) -> str | None:
     """Where the viewer finds the logo: its URL, or ``api/logo`` with a version that changes with the file."""
     logo = profile.city.logo
-    if logo is None:
-        return None
+    if logo is None or is_url(logo):
+        return logo
     path = logo_file(settings_profile, profile)
     if path is None:
-        return logo
+        return None
     try:
         return f"api/logo?v={path.stat().st_mtime_ns}"
     except OSError:

@@ -209,6 +209,8 @@ def deep_problems(profile: Profile, base: Path) -> list[Problem]:
             problems.append(
                 Problem("city.logo", f"not an image file name (use {', '.join(sorted(LOGO_SUFFIXES))})")
             )
+        elif not (base / logo).resolve().is_relative_to(base.resolve()):
+            problems.append(Problem("city.logo", f"the logo must lie in the profile's folder: {logo}"))
         elif not (base / logo).is_file():
             problems.append(Problem("city.logo", f"file not found: {logo}"))
     for index, layer in enumerate(profile.layers):
