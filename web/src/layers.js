@@ -1,6 +1,6 @@
 // Layer tree (groups, a checkbox and an opacity slider per layer), 3D Tiles loading and base maps.
 
-import * as Cesium from "/cesium/index.js";
+import * as Cesium from "../../cesium/index.js";
 import { localized, onLanguageChange, t } from "./i18n.js";
 
 /** Escape text for the few Cesium APIs that take HTML (credits). */

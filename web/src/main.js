@@ -1,12 +1,15 @@
-// twin viewer: reads /api/config, builds the scene, the layer tree and the attribute panel.
-// Nothing city-specific lives here: another Kommune changes its profile and data, never this code.
+// twin viewer: reads api/config (below the API base, see api.js), builds the scene, the layer tree and the
+// attribute panel. Nothing city-specific lives here: another Kommune changes its profile and data, never this
+// code; its colours and logo come from the configuration too.
 //
 // Test hook: window.twin = {viewer, tilesets, planning, config, ready, flight, setLanguage, picking, styling,
-// search, measure, sun, shareLink(), screenshot(), flyToHit(hit)}.
+// search, measure, sun, shareLink(), screenshot(), flyToHit(hit), apiBase, theme}. `config` has its URLs
+// resolved against the API base; `theme` is the applied theme (also on <html>'s style as CSS variables).
 // `ready` resolves once the initial flight has ended, every visible tileset has loaded its tiles and a shared
 // link's selection has been restored.
 
-import * as Cesium from "/cesium/index.js";
+import * as Cesium from "../../cesium/index.js";
+import { apiBase, apiUrl, resolveConfigUrls } from "./api.js";
 import { LANGUAGES, language, localized, onLanguageChange, setLanguage, t, translate } from "./i18n.js";
 import {
   basemapProvider,
@@ -24,6 +27,7 @@ import { setupSearch } from "./search.js";
 import { applyCamera, cameraState, readState, writeState } from "./share.js";
 import { createStyling, setupStyleControl } from "./style.js";
 import { setupSun } from "./sun.js";
+import { applyTheme } from "./theme.js";
 
 // No Cesium ion: no token, no ion terrain or imagery; everything comes from this server or the profile.
 Cesium.Ion.defaultAccessToken = "";
@@ -42,12 +46,19 @@ function showStatus(key, params = {}) {
 }
 onLanguageChange(renderStatus);
 
+/** The configuration from the API, its URLs resolved against the API base. */
 async function fetchConfig() {
-  const response = await fetch("/api/config", { headers: { Accept: "application/json" } });
-  if (!response.ok) {
-    throw new Error(`/api/config: HTTP ${response.status}`);
+  const url = apiUrl("api/config");
+  let response;
+  try {
+    response = await fetch(url, { headers: { Accept: "application/json" } });
+  } catch (error) {
+    throw new Error(`${url}: ${error.message ?? error}`); // unreachable, or refused by CORS
   }
-  return response.json();
+  if (!response.ok) {
+    throw new Error(`${url}: HTTP ${response.status}`);
+  }
+  return resolveConfigUrls(await response.json());
 }
 
 function createViewer(config) {
@@ -138,7 +149,17 @@ function dataSourcesReady(viewer) {
 function showCity(config) {
   const name = document.getElementById("city-name");
   const subtitle = document.getElementById("city-subtitle");
+  const logo = document.getElementById("city-logo");
+  if (config.city.logo) {
+    logo.addEventListener("error", () => {
+      console.warn(`city logo ${config.city.logo} did not load`);
+      logo.hidden = true;
+    });
+    logo.src = config.city.logo;
+    logo.hidden = false;
+  }
   const render = () => {
+    logo.alt = localized(config.city.name);
     name.textContent = localized(config.city.name);
     subtitle.textContent = localized(config.city.subtitle);
     document.title = `${localized(config.city.name)} – ${t("app.title")}`;
@@ -227,6 +248,7 @@ async function start() {
   showStatus("status.loading");
   const shared = readState(window.location.hash);
   const config = await fetchConfig();
+  window.twin.theme = applyTheme(config.theme);
   setupLanguageSwitch(config, shared);
   showCity(config);
   setupPanelToggle();
@@ -260,11 +282,12 @@ async function start() {
   window.twin.planning = planning;
   window.twin.failed = [...failed, ...planningResult.failed];
 
-  const styling = createStyling(viewer, tilesets);
+  const styling = createStyling(viewer, tilesets, { highlight: window.twin.theme.highlight });
   window.twin.styling = styling;
   let measure = null;
   const picking = setupPicking(viewer, document.getElementById("feature-panel"), {
     styling,
+    highlight: window.twin.theme.highlight,
     enabled: () => !measure?.active(),
   });
   window.twin.picking = picking;
@@ -378,7 +401,7 @@ async function start() {
   return window.twin;
 }
 
-window.twin = { viewer: null, tilesets: {}, config: null, language, setLanguage, marks: {} };
+window.twin = { viewer: null, tilesets: {}, config: null, language, setLanguage, marks: {}, apiBase, theme: null };
 window.twin.ready = start().catch((error) => {
   console.error(error);
   showStatus("status.error", { message: error.message ?? String(error) });

@@ -1,7 +1,7 @@
 // Measure distance, height difference and area on the 3D scene (picked on tiles, else on the ellipsoid).
 // Readouts in m and m²; Esc or "clear" ends a measurement.
 
-import * as Cesium from "/cesium/index.js";
+import * as Cesium from "../../cesium/index.js";
 import { language, onLanguageChange, t } from "./i18n.js";
 
 const LINE = Cesium.Color.fromCssColorString("#ff6a00");

@@ -1,7 +1,7 @@
 // Click a building: highlight it and list its metadata in the attribute panel.
 // Every value from the data is set with textContent, never as HTML.
 
-import * as Cesium from "/cesium/index.js";
+import * as Cesium from "../../cesium/index.js";
 import { language, localized, onLanguageChange, t } from "./i18n.js";
 import {
   attributeFormat,
@@ -14,7 +14,7 @@ import {
   orderAttributes,
 } from "./labels.js";
 
-const HIGHLIGHT = Cesium.Color.fromCssColorString("#ffcc00");
+const DEFAULT_HIGHLIGHT = "#ffcc00";
 
 function isEmpty(value) {
   return value === undefined || value === null || value === "";
@@ -253,9 +253,11 @@ function sourceId(picked) {
 /**
  * Install the click handler: pick, highlight, fill the panel; a click on nothing clears it.
  * `options.styling` highlights buildings through their layer's style (survives restyling and tile reloads);
- * `options.enabled()` false lets another tool (measuring) have the clicks.
+ * `options.enabled()` false lets another tool (measuring) have the clicks; `options.highlight` is the CSS colour of
+ * what is picked (the theme's highlight; default #ffcc00).
  */
 export function setupPicking(viewer, panel, options = {}) {
+  const highlightColor = Cesium.Color.fromCssColorString(options.highlight ?? DEFAULT_HIGHLIGHT);
   const featurePanel = createFeaturePanel(panel);
   const styling = options.styling;
   const enabled = options.enabled ?? (() => true);
@@ -288,19 +290,19 @@ export function setupPicking(viewer, panel, options = {}) {
     }
     if (picked instanceof Cesium.Cesium3DTileFeature) {
       const color = Cesium.Color.clone(picked.color);
-      picked.color = HIGHLIGHT;
+      picked.color = highlightColor;
       return { restore: () => (picked.color = color) };
     }
     const entity = picked?.id;
     if (entity instanceof Cesium.Entity && entity.polygon) {
       const material = entity.polygon.material;
-      entity.polygon.material = HIGHLIGHT.withAlpha(0.8);
+      entity.polygon.material = highlightColor.withAlpha(0.8);
       return { restore: () => (entity.polygon.material = material) };
     }
     const model = picked?.detail?.model;
     if (model && "color" in model) {
       const { color, colorBlendMode, colorBlendAmount } = model;
-      model.color = HIGHLIGHT;
+      model.color = highlightColor;
       model.colorBlendMode = Cesium.ColorBlendMode.MIX;
       model.colorBlendAmount = 0.6;
       return {

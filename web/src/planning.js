@@ -1,7 +1,7 @@
 // Planning layers (kind "features"): GeoJSON from the API (or any URL), draped on the ground and coloured by
 // plan type (XPlanung-like planart / nutzung / art), with a legend per layer.
 
-import * as Cesium from "/cesium/index.js";
+import * as Cesium from "../../cesium/index.js";
 import { codeLabel } from "./labels.js";
 
 const TYPE_ATTRIBUTES = ["planart", "nutzung", "art", "zweckbestimmung", "typ", "type"];

@@ -1,5 +1,7 @@
-// Search box: /api/search as you type, a keyboard-navigable results list (combobox + listbox pattern).
+// Search box: api/search (below the API base) as you type, a keyboard-navigable results list
+// (combobox + listbox pattern).
 
+import { apiUrl } from "./api.js";
 import { t } from "./i18n.js";
 
 /**
@@ -64,7 +66,7 @@ export function setupSearch(form, onChoose) {
       return hits;
     }
     try {
-      const response = await fetch(`/api/search?${new URLSearchParams({ q: query, limit: "10" })}`);
+      const response = await fetch(apiUrl(`api/search?${new URLSearchParams({ q: query, limit: "10" })}`));
       if (!response.ok) throw new Error(`HTTP ${response.status}`);
       const body = await response.json();
       if (mine !== sequence) return hits; // a newer query is under way

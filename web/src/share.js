@@ -2,7 +2,7 @@
 // the URL's hash (#cam=lon,lat,height,heading,pitch,roll&layers=a,b&sel=layer/id&style=layer/attribute&...).
 // The hash is kept current while the user works, so the address bar is always a link to this view.
 
-import * as Cesium from "/cesium/index.js";
+import * as Cesium from "../../cesium/index.js";
 
 const round = (value, digits) => Number(value.toFixed(digits));
 

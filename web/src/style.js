@@ -1,11 +1,11 @@
 // Style by attribute: categories (codes, strings) or a colour ramp (numbers) as Cesium3DTileStyle conditions,
 // composed with the layer's opacity and the selected building's highlight, plus a legend.
 
-import * as Cesium from "/cesium/index.js";
+import * as Cesium from "../../cesium/index.js";
 import { language, onLanguageChange, t } from "./i18n.js";
 import { attributeLabel, codeLabel } from "./labels.js";
 
-export const HIGHLIGHT = "#ffcc00";
+export const HIGHLIGHT = "#ffcc00"; // the default; the theme's highlight replaces it (createStyling options)
 // Colour-blind safe qualitative palette (Okabe-Ito + Tol), then grey for "other".
 const PALETTE = [
   "#0072b2", "#e69f00", "#009e73", "#cc79a7", "#56b4e9", "#d55e00",
@@ -78,13 +78,17 @@ export function attributeRules(property, alpha = 1) {
 
 /**
  * The Cesium3DTileStyle for one building layer, or undefined for the plain look.
- * `property`: the attribute summary to colour by (or null); `selectedId`: the source_id to highlight.
+ * `property`: the attribute summary to colour by (or null); `selectedId`: the source_id to highlight, in
+ * `highlight` (a CSS colour).
  */
-export function composeStyle(layer, { property = null, opacity = 1, selectedId = null } = {}) {
+export function composeStyle(
+  layer,
+  { property = null, opacity = 1, selectedId = null, highlight = HIGHLIGHT } = {},
+) {
   const alpha = Math.round(opacity * 100) / 100;
   const conditions = [];
   if (selectedId !== null && selectedId !== undefined) {
-    conditions.push([`\${source_id} === '${quote(selectedId)}'`, color(HIGHLIGHT, alpha)]);
+    conditions.push([`\${source_id} === '${quote(selectedId)}'`, color(highlight, alpha)]);
   }
   if (property) {
     const rules = attributeRules(property, alpha);
@@ -100,8 +104,10 @@ export function composeStyle(layer, { property = null, opacity = 1, selectedId =
 /**
  * Keeps every building tileset's style in step with its opacity, the chosen attribute and the selection.
  * `choice` is {layer, property} or null; onChange listeners hear about every change (for the share link).
+ * `options.highlight`: the selected building's colour (the theme's highlight; default HIGHLIGHT).
  */
-export function createStyling(viewer, tilesets) {
+export function createStyling(viewer, tilesets, options = {}) {
+  const highlight = options.highlight ?? HIGHLIGHT;
   const state = {};
   for (const [id, tileset] of Object.entries(tilesets)) {
     state[id] = { opacity: tileset.twinLayer.opacity ?? 1, selectedId: null };
@@ -112,7 +118,7 @@ export function createStyling(viewer, tilesets) {
   const apply = (id) => {
     const tileset = tilesets[id];
     const property = choice?.layer === id ? choice.property : null;
-    tileset.style = composeStyle(tileset.twinLayer, { ...state[id], property });
+    tileset.style = composeStyle(tileset.twinLayer, { ...state[id], property, highlight });
     viewer.scene.requestRender();
   };
   const changed = () => listeners.forEach((listener) => listener());

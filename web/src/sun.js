@@ -1,7 +1,7 @@
 // Sun and shadow: a date and an hour in the city's time zone (Europe/Berlin by default) drive the scene clock;
 // shadows fall on buildings and on the ground.
 
-import * as Cesium from "/cesium/index.js";
+import * as Cesium from "../../cesium/index.js";
 import { onLanguageChange, t } from "./i18n.js";
 
 /** Wall-clock parts {date: "YYYY-MM-DD", minutes} of the UTC instant `date` in `zone`. */
