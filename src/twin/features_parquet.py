@@ -96,3 +96,22 @@ def write_features(path: Path, buildings: LayerFeatures) -> None:
     plain = [name for name in table.column_names if name != "geometry"]
     compression = dict.fromkeys(plain, "lz4") | {"geometry": "none"}
     pq.write_table(table, path, compression=compression, use_dictionary=plain, write_statistics=plain)
+
+
+def write_feature_table(path: Path, geometries: npt.NDArray[np.object_], columns: pa.Table) -> None:
+    """Write any features (shapely geometries in CRS84, one row of ``columns`` each; ``source_id`` first)."""
+    import shapely
+
+    wkb = pa.array(shapely.to_wkb(geometries), type=pa.binary())
+    west, south, east, north = shapely.total_bounds(geometries) if len(geometries) else (0.0, 0.0, 0.0, 0.0)
+    types = sorted({geometry.geom_type for geometry in geometries})
+    geo = {
+        "version": "1.0.0",
+        "primary_column": "geometry",
+        "columns": {"geometry": {
+            "encoding": "WKB", "geometry_types": types,
+            "bbox": [float(west), float(south), float(east), float(north)],
+        }},
+    }  # fmt: skip
+    table = columns.append_column("geometry", wkb).replace_schema_metadata({"geo": json.dumps(geo)})
+    pq.write_table(table, path, compression="lz4")

@@ -109,6 +109,12 @@ def ingest(
         registrar = Registrar(settings)
     try:
         formats = [input_format(source) for source in sources]
+        if SourceFormat.XPLANGML in formats:
+            if set(formats) != {SourceFormat.XPLANGML}:
+                raise InputError("plans (XPlanGML) and other inputs cannot be ingested into one layer")
+            from twin.planning.pipeline import ingest_plans
+
+            return ingest_plans(sources, options, settings, progress, layer_id, started)
         if _are_footprints(formats):
             return _ingest_footprints(files, options, settings, progress, layer_id, registrar, started)
         from twin.city_pipeline import ingest_city_models

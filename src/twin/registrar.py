@@ -18,7 +18,7 @@ import pickle
 import subprocess
 import sys
 from pathlib import Path
-from typing import TYPE_CHECKING, Any, BinaryIO
+from typing import TYPE_CHECKING, Any, BinaryIO, Literal
 
 from twin.errors import PublishError, TwinError
 
@@ -42,10 +42,15 @@ def register(
     fields: dict[str, Any],
     report: dict[str, Any],
     bbox: list[float] | None,
+    kind: Literal["3dtiles", "features"] = "3dtiles",
+    planning: Any = None,
+    extra_fields: dict[str, Any] | None = None,
 ) -> None:
     """Publish the staging folder and register the layer in one step: both happen or neither.
 
     `fields` are the ingest's title, group, attribution and licence (empty: keep what the catalog has).
+    A layer of `kind` "features" (planning objects for the OGC API, no tiles) has no tileset; `planning` (a
+    PlanningInfo) replaces the catalog's, and `extra_fields` are merged into its `extra`.
     """
     from twin.catalog import LayerRecord
     from twin.tiles import publish as publishing
@@ -59,16 +64,20 @@ def register(
     # links, style, visibility, extra keys of their own).
     extra = dict(existing.extra) if existing else {}
     extra.update(
-        tileset=f"/tiles/{layer_id}/tileset.json",
         report=f"/tiles/{layer_id}/report.json",
         properties=report.get("properties", []),
         ground_height=float(report.get("ground_height", 0.0)),
+        **(extra_fields or {}),
     )
+    if kind == "3dtiles":
+        extra["tileset"] = f"/tiles/{layer_id}/tileset.json"
+    else:
+        extra.pop("tileset", None)
     record = LayerRecord(
         id=layer_id,
         title=fields.get("title") or (existing.title if existing else layer_id),
         description=existing.description if existing else "",
-        kind="3dtiles",
+        kind=kind,
         group=fields.get("group") or (existing.group if existing else ""),
         attribution=fields.get("attribution") or (existing.attribution if existing else ""),
         licence=fields.get("licence") or (existing.licence if existing else ""),
@@ -78,7 +87,7 @@ def register(
         visible=existing.visible if existing else True,
         opacity=existing.opacity if existing else 1.0,
         style=existing.style if existing else None,
-        planning=existing.planning if existing else None,
+        planning=planning if planning is not None else (existing.planning if existing else None),
         url=existing.url if existing else None,
         extra=extra,
     )

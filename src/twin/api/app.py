@@ -17,7 +17,7 @@ from fastapi.middleware.cors import CORSMiddleware
 from starlette.types import ASGIApp
 
 import twin
-from twin.api import config, health, layers, ogc, search, tiles
+from twin.api import config, health, layers, ogc, plans, search, tiles
 from twin.api.deps import AppState
 from twin.api.problems import register_error_handlers
 from twin.api.viewer import mount_viewer, web_dir
@@ -30,6 +30,7 @@ ROUTERS: tuple[APIRouter, ...] = (
     tiles.router,
     search.router,
     ogc.router,
+    plans.router,
 )
 
 

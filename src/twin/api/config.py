@@ -134,7 +134,16 @@ def layer_entry(
         # Typical ellipsoidal height of the buildings' feet (metres): without terrain, the viewer lowers the
         # layer by it so that buildings with real heights stand on the globe instead of floating above it.
         "ground_height": float(extra.get("ground_height", 0.0) or 0.0),
+        **_planning_entry(layer, extra),
     }
+
+
+def _planning_entry(layer: LayerRecord, extra: dict[str, Any]) -> dict[str, Any]:
+    """What the viewer needs of an ingested plan: its Baurecht check and envelope layer, and the plans."""
+    if layer.kind != "features" or "plans" not in extra:
+        return {}
+    return {"check_url": f"api/plans/{layer.id}/check", "envelopes": extra.get("envelopes"),
+            "plans": extra.get("plans", [])}  # fmt: skip
 
 
 def layer_tree(
@@ -146,6 +155,11 @@ def layer_tree(
     """Nested groups of layers: profile groups first in profile order, the others by name; '/' nests."""
     by_id = {spec.id: spec for spec in specs or []}
     known = {group.id: group for group in groups}
+    envelope_ids = {str(layer.extra.get("envelopes")) for layer in layers if isinstance(layer.extra, dict)}
+    # The layer the Baurecht check measures: the first building layer (3D Tiles that are not envelopes).
+    buildings_layer = next(
+        (layer.id for layer in layers if layer.kind == "3dtiles" and layer.id not in envelope_ids), None
+    )
     order = {group.id: index for index, group in enumerate(groups)}
     root: dict[str, Any] = {"children": {}, "layers": []}
     for layer in layers:
@@ -163,7 +177,12 @@ def layer_tree(
                     "layers": [],
                 }
             node = node["children"][path]
-        node["layers"].append(layer_entry(layer, layers_dir, by_id.get(layer.id)))
+        entry = layer_entry(layer, layers_dir, by_id.get(layer.id))
+        if layer.id in envelope_ids:
+            entry["role"] = "envelopes"
+        if "check_url" in entry:
+            entry["buildings_layer"] = buildings_layer
+        node["layers"].append(entry)
 
     def finish(node: dict[str, Any]) -> list[dict[str, Any]]:
         children = sorted(node["children"].values(), key=lambda g: (order.get(g["id"], len(order)), g["id"]))
