@@ -110,14 +110,19 @@ def crs_code(srs_name: str) -> str:
     return f"EPSG:{code}" if code is not None else srs_name.strip()
 
 
-def typed(name: str, text: str | None) -> Value:
-    """A simple property's text as a typed value (see the module docstring)."""
+def is_code_property(name: str) -> bool:
+    """True for a property whose values are codes (kept as str)."""
+    return name in CODE_PROPERTIES or name.startswith(("weitere", "detaillierte"))
+
+
+def typed(name: str, text: str | None, code: bool = False) -> Value:
+    """A simple property's text as a typed value (see the module docstring); `code` keeps it a str."""
     if text is None:
         return None
     value = text.strip()
     if not value:
         return None
-    if name in CODE_PROPERTIES or name.startswith("weitere"):
+    if code or is_code_property(name):
         return value
     if value in ("true", "false"):
         return value == "true"
@@ -181,7 +186,7 @@ class _FeatureReader:
                 nested_seen[name] = index + 1
                 prefix = name if index == 0 else f"{name}[{index}]"
                 for data in children:
-                    self._nested(prefix, data, values, feature.refs)
+                    self._nested(prefix, data, values, feature.refs, is_code_property(name))
         for key, items in values.items():
             feature.attributes[key] = (
                 items[0] if len(items) == 1 else "; ".join(str(item) for item in items if item is not None)
@@ -193,9 +198,16 @@ class _FeatureReader:
         return feature
 
     def _nested(
-        self, prefix: str, data: etree._Element, values: dict[str, list[Value]], refs: dict[str, list[str]]
+        self,
+        prefix: str,
+        data: etree._Element,
+        values: dict[str, list[Value]],
+        refs: dict[str, list[str]],
+        code: bool,
     ) -> None:
-        """The children of a data type element (XP_Hoehenangabe, XP_Gemeinde, ...) as '<prefix>.<child>'."""
+        """The children of a data type element (XP_Hoehenangabe, XP_Gemeinde, ...) as '<prefix>.<child>'.
+
+        Inside a code-list property (zweckbestimmung/BP_KomplexeZweckbestGruen/allgemein) values stay str."""
         seen: dict[str, int] = {}
         for child in data:
             name = local(child.tag)
@@ -209,13 +221,13 @@ class _FeatureReader:
             grandchildren = [inner for inner in child if isinstance(inner.tag, str)]
             if not grandchildren:
                 values.setdefault(key, []).append(
-                    None if child.get(NIL) == "true" else typed(name, child.text)
+                    None if child.get(NIL) == "true" else typed(name, child.text, code)
                 )
             elif not is_gml_geometry(grandchildren[0]):
                 index = seen.get(name, 0)
                 seen[name] = index + 1
                 for inner in grandchildren:
-                    self._nested(key if index == 0 else f"{key}[{index}]", inner, values, refs)
+                    self._nested(key if index == 0 else f"{key}[{index}]", inner, values, refs, code)
 
     def _geometry(self, feature: XPlanFeature, element: etree._Element, problems: list[str]) -> None:
         srs = element.get("srsName")

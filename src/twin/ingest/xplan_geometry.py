@@ -13,10 +13,11 @@ at most 64 segments per arc (so very large arcs may deviate more); three colline
 
 Repair rule: a polygon that is invalid is repaired with shapely.make_valid (method "structure": shells are
 unioned, holes subtracted) keeping only the polygonal parts; the problem note says
-"repaired: <shapely.is_valid_reason before>". If nothing polygonal remains the geometry is None and the note says
-"skipped: <reason>". Every polygon is oriented (exterior counter-clockwise, holes clockwise, shapely.orient_polygons);
-a ring that was not closed is closed and consecutive repeated vertices are removed, each with a note. Several
-patches of one Surface (or members of a CompositeSurface) are unioned. A geometry that cannot be read at all
+"repaired: <shapely.is_valid_reason before>". If nothing polygonal remains the geometry is None and the
+note says "skipped: <reason>". Every polygon is oriented (exterior counter-clockwise, holes clockwise;
+shapely.orient_polygons), with a note where the source's rings ran the other way; a ring that was not closed is
+closed and consecutive repeated vertices are removed, each with a note. Several patches of one Surface (or
+members of a CompositeSurface) are unioned, with a note when they overlap. A geometry that cannot be read at all
 (too few points, coordinates that are not numbers, an unsupported element) gives None and "skipped: <why>".
 Nothing here raises for a bad geometry.
 """
@@ -255,7 +256,15 @@ def _polygon(element: etree._Element, dimension: int, notes: list[str]) -> Polyg
                     notes.append(f"dropped an interior ring: {exc}")
     if shell is None:
         raise GeometryError("a polygon without exterior ring")
+    if _signed_area(shell) < 0 or any(_signed_area(hole) > 0 for hole in holes):
+        notes.append("ring orientation fixed (exterior must be counter-clockwise, holes clockwise)")
     return Polygon(shell, holes)
+
+
+def _signed_area(ring: Coords) -> float:
+    """Shoelace area of a closed ring: positive when counter-clockwise."""
+    x, y = ring[:, 0] - ring[0, 0], ring[:, 1] - ring[0, 1]
+    return float(np.dot(x[:-1], y[1:]) - np.dot(x[1:], y[:-1])) / 2
 
 
 def _union(polygons: list[Polygon], what: str, notes: list[str]) -> shapely.Geometry:
@@ -347,10 +356,7 @@ def repair(geom: shapely.Geometry) -> tuple[shapely.Geometry | None, str | None]
         note = f"repaired: {reason}"
     elif geom.is_empty or geom.area <= 0:
         return None, "skipped: polygon without area"
-    oriented = shapely.orient_polygons(geom, exterior_cw=False)
-    if note is None and not shapely.equals_identical(oriented, geom):
-        note = "repaired: ring orientation (exterior must be counter-clockwise, holes clockwise)"
-    return oriented, note
+    return shapely.orient_polygons(geom, exterior_cw=False), note
 
 
 def read_geometry(element: etree._Element, dimension: int = 2) -> tuple[shapely.Geometry | None, list[str]]:
