@@ -75,6 +75,7 @@ def ingest_plans(
     for document in documents:
         to_crs84 = _transformer(document, options.footprints.crs)
         by_id = {feature.id: feature for feature in document.features}
+        source_geometries: list[shapely.Geometry] = []
         plan_of = _plan_of(document)
         problems += document.problems
         for plan in document.plans:
@@ -88,13 +89,15 @@ def ingest_plans(
                 continue
             plan = plan_of(feature)
             rows.append((feature, {"plan_id": plan.id if plan else "", "plan_name": _name(plan)}))
-            geometries.append(to_crs84(feature.geometry))
+            source_geometries.append(feature.geometry)
+        geometries += to_crs84(source_geometries) if source_geometries else []
         found, reasons = envelopes(document.features, storey_height)
         envelope_skips.update(reasons)
-        for envelope in found:
+        outlines = to_crs84([envelope.geometry for envelope in found]) if found else []
+        for envelope, outline in zip(found, outlines, strict=True):
             plan = plan_of(by_id[envelope.festsetzung])
             all_envelopes.append(
-                (envelope, {"plan_id": plan.id if plan else "", "plan_name": _name(plan), "crs84": to_crs84})
+                (envelope, {"plan_id": plan.id if plan else "", "plan_name": _name(plan), "crs84": outline})
             )
     table = _attribute_table(rows)
     shapes = np.array(geometries, dtype=object)
@@ -134,10 +137,15 @@ def _transformer(document: XPlanDocument, override: str | None) -> Any:
     except CRSError as exc:
         raise InputError(f"{document.source}: unknown CRS '{crs}': {exc}") from None
 
-    def transform(geometry: shapely.Geometry) -> shapely.Geometry:
-        return shapely.transform(
-            geometry, lambda xy: np.column_stack(transformer.transform(xy[:, 0], xy[:, 1]))
-        )
+    def transform(geometries: list[shapely.Geometry]) -> list[shapely.Geometry]:
+        # All of a document's coordinates in one PROJ call (per geometry, single points made PROJ take the
+        # scalar path, with NumPy's deprecation warning, and many calls cost more than one).
+        array = shapely.from_wkb(shapely.to_wkb(np.array(geometries, dtype=object)))
+        coordinates = shapely.get_coordinates(array)
+        if len(coordinates) == 0:
+            return list(array)
+        lon, lat = transformer.transform(coordinates[:, 0], coordinates[:, 1])
+        return list(shapely.set_coordinates(array, np.column_stack([lon, lat])))
 
     return transform
 
@@ -259,7 +267,7 @@ def _ingest_envelopes(
     from twin.ingest.footprints import FootprintOptions
     from twin.pipeline import IngestOptions, ingest
 
-    geometries = np.array([extra["crs84"](envelope.geometry) for envelope, extra in found], dtype=object)
+    geometries = np.array([extra["crs84"] for _, extra in found], dtype=object)
     table = pa.table({
         "source_id": [envelope.festsetzung for envelope, _ in found],
         "festsetzung": [envelope.festsetzung for envelope, _ in found],
