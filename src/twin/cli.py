@@ -185,18 +185,24 @@ def ingest(
     if report:
         report.write_text(json.dumps(result, indent=2, ensure_ascii=False), encoding="utf-8")
     skipped = sum(result["skipped"].values())
+    written = (
+        f"{result['features_written']} plan objects"
+        if result.get("kind") == "features"
+        else f"{result['features_written']} buildings in {result['tiles']} tiles "
+        f"({result['tile_bytes_total'] / 1e6:.1f} MB)"
+    )
     out.print(
-        f"layer [bold]{result['layer']}[/]: {result['features_written']} buildings in {result['tiles']} tiles "
-        f"({result['tile_bytes_total'] / 1e6:.1f} MB) from {result['features_read']} features, "
+        f"layer [bold]{result['layer']}[/]: {written} from {result['features_read']} features, "
         f"{skipped} skipped, in {result['duration_s']:.1f} s",
         highlight=False,
+        soft_wrap=True,
     )
     for reason, count in result["skipped"].items():
         out.print(f"  skipped {count}: {reason}", highlight=False)
     for rule, count in result["height_rules"].items():
         out.print(f"  height from {rule}: {count}", highlight=False)
     for note in result.get("notes", []):
-        out.print(f"  {note}", highlight=False)
+        out.print(f"  {note}", highlight=False, soft_wrap=True)
     for warning in result["warnings"]:
         err.print(f"[yellow]warning:[/] {warning}", highlight=False, soft_wrap=True)
     out.print(f"  report: {settings.layers_dir / result['layer'] / 'report.json'}", highlight=False)
