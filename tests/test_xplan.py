@@ -407,6 +407,8 @@ def test_geometry_kinds() -> None:
     assert shapely.get_num_coordinates(geometry) > 6
     bad, notes = read_geometry(etree.fromstring(f"<gml:Point {gml}><gml:pos>1 x</gml:pos></gml:Point>"))
     assert bad is None and notes[0].startswith("skipped: coordinates that are not numbers")
+    nan, notes = read_geometry(etree.fromstring(f"<gml:Point {gml}><gml:pos>1 nan</gml:pos></gml:Point>"))
+    assert nan is None and "not finite" in notes[0]
     line, notes = read_geometry(
         etree.fromstring(f"<gml:LineString {gml}><gml:posList>1 2</gml:posList></gml:LineString>")
     )

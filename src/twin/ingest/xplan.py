@@ -25,6 +25,7 @@ from __future__ import annotations
 
 import functools
 import re
+import zipfile
 from dataclasses import dataclass, field
 
 import shapely
@@ -334,7 +335,7 @@ def read_xplan(ref: SourceRef) -> XPlanDocument:
                         del element.getparent()[0]
     except etree.XMLSyntaxError as exc:
         raise _parse_error(source, exc) from exc
-    except OSError as exc:
+    except (OSError, zipfile.BadZipFile) as exc:
         raise InputError(f"{source}: cannot be read ({exc})") from exc
     if document is None or reader is None:
         raise InputError(f"{source}: empty document")
@@ -354,6 +355,8 @@ def read_geometry_fragment(ref: SourceRef) -> tuple[shapely.Geometry | None, lis
             root = etree.parse(handle, parser).getroot()
     except etree.XMLSyntaxError as exc:
         raise _parse_error(ref.name, exc) from exc
+    except (OSError, zipfile.BadZipFile) as exc:
+        raise InputError(f"{ref.name}: cannot be read ({exc})") from exc
     if not is_gml_geometry(root):
         raise InputError(f"{ref.name}: not a GML geometry: root element is {local(root.tag)}")
     return read_geometry(root)

@@ -92,9 +92,12 @@ def _numbers(text: str | None, what: str) -> Coords:
     if not text:
         return np.empty(0)
     try:
-        return np.array(text.split(), dtype=np.float64)
+        values = np.array(text.split(), dtype=np.float64)
     except ValueError as exc:
         raise GeometryError(f"coordinates that are not numbers in a gml:{what}") from exc
+    if not np.isfinite(values).all():
+        raise GeometryError(f"coordinates that are not finite numbers (NaN, Inf) in a gml:{what}")
+    return values
 
 
 def _pos_list(element: etree._Element, dimension: int) -> Coords:
@@ -115,6 +118,8 @@ def _coordinates(element: etree._Element) -> Coords:
     rows = [[float(value) for value in item.split(cs)[:2]] for item in tuples if item.strip()]
     if any(len(row) != 2 for row in rows):
         raise GeometryError("a gml:coordinates tuple with fewer than 2 values")
+    if not all(math.isfinite(value) for row in rows for value in row):
+        raise GeometryError("coordinates that are not finite numbers (NaN, Inf) in a gml:coordinates")
     return np.array(rows, dtype=np.float64).reshape(-1, 2)
 
 
