@@ -350,8 +350,23 @@ def test_inline_document(tmp_path: Path) -> None:
     assert feature.attributes["zweckbestimmung"] == "1000; 1200"
     assert feature.refs == {"gehoertZuBereich": ["B1"]}
     assert feature.geometry is not None and feature.geometry.is_valid  # the bow tie, repaired
+    assert not any(key.startswith("position") for key in feature.attributes)
     assert document.problems == [
         f"F1 (BP_BaugebietsTeilFlaeche, line {feature.line}): repaired: Self-intersection[2 2]"
+    ]
+
+
+def test_unsupported_geometry_is_skipped_with_reason(tmp_path: Path) -> None:
+    text = DOC.format(
+        version="5/4", gml="http://www.opengis.net/gml/3.2", plan="<xplan:planArt>1000</xplan:planArt>"
+    )
+    solid = "<xplan:position><gml:Solid/></xplan:position>"
+    text = re.sub(r"<xplan:position>.*</xplan:position>", solid, text, flags=re.S)
+    document = read_xplan(_write(tmp_path, text))
+    feature = document.features[0]
+    assert feature.geometry is None and not any(key.startswith("position") for key in feature.attributes)
+    assert document.problems == [
+        f"F1 (BP_BaugebietsTeilFlaeche, line {feature.line}): skipped: unsupported geometry gml:Solid"
     ]
 
 

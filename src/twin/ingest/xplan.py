@@ -134,6 +134,11 @@ def typed(name: str, text: str | None, code: bool = False) -> Value:
     return value
 
 
+def _is_gml(element: etree._Element) -> bool:
+    tag = element.tag
+    return isinstance(tag, str) and tag.startswith("{") and tag[1:].partition("}")[0] in GML_NAMESPACES
+
+
 def _href_target(href: str) -> str:
     if href.startswith("#"):
         return href[1:]
@@ -178,7 +183,7 @@ class _FeatureReader:
                 values.setdefault(name, []).append(
                     None if prop.get(NIL) == "true" else typed(name, prop.text)
                 )
-            elif is_gml_geometry(children[0]):
+            elif _is_gml(children[0]):  # a geometry (unsupported GML types give a 'skipped' line)
                 if not geometry_done:
                     geometry_done = True
                     self._geometry(feature, children[0], problems)
@@ -224,7 +229,7 @@ class _FeatureReader:
                 values.setdefault(key, []).append(
                     None if child.get(NIL) == "true" else typed(name, child.text, code)
                 )
-            elif not is_gml_geometry(grandchildren[0]):
+            elif not _is_gml(grandchildren[0]):
                 index = seen.get(name, 0)
                 seen[name] = index + 1
                 for inner in grandchildren:
