@@ -232,3 +232,40 @@ def test_edge_cases_repair_or_refuse_clearly(tmp_path: Path, path: Path) -> None
         return
     assert report["features_written"] > 0
     assert report["problems"] or report["repaired"]["geometry"] == 0
+
+
+def test_other_planning_data_with_sidecar_metadata(tmp_path: Path) -> None:
+    """A GeoJSON of Sanierungsgebiete with its metadata beside it becomes a planning features layer."""
+    import json
+
+    ring = [[11.968, 51.481], [11.971, 51.481], [11.971, 51.483], [11.968, 51.483], [11.968, 51.481]]
+    bow = [[11.972, 51.481], [11.974, 51.483], [11.974, 51.481], [11.972, 51.483], [11.972, 51.481]]
+    source = tmp_path / "sanierung.geojson"
+    features = [
+        {
+            "type": "Feature",
+            "properties": {"nr": nr, "name": name},
+            "geometry": {"type": "Polygon", "coordinates": [r]},
+        }
+        for nr, name, r in (("S1", "Altstadt", ring), ("S2", "Fleischerstraße", bow))
+    ]
+    source.write_text(json.dumps({"type": "FeatureCollection", "features": features}), encoding="utf-8")
+    (tmp_path / "sanierung.geojson.planning.json").write_text(
+        json.dumps({"status": "Satzung", "number": "S-2024", "dates": {"satzungsbeschluss": "2024-03-01"},
+                    "documents": [{"title": "Satzung", "url": "https://example.org/satzung.pdf"}]}),
+        encoding="utf-8",
+    )  # fmt: skip
+    settings = Settings(data_dir=tmp_path / "data")
+    report = ingest([source], IngestOptions("sanierung", kind="planning"), settings)
+    assert report["features_written"] == 2 and report["repaired"]["geometry"] == 1, "the bow tie is repaired"
+    record = Catalog(settings.catalog_url).get("sanierung")
+    assert record.kind == "features" and record.planning is not None
+    assert (record.planning.status, record.planning.number) == ("Satzung", "S-2024")
+    items = TestClient(create_app(settings)).get("/ogc/collections/sanierung/items").json()
+    assert sorted(f["properties"]["name"] for f in items["features"]) == ["Altstadt", "Fleischerstraße"]
+
+    (tmp_path / "bad.json").write_text('{"status": "Rechtskraeftig"}', encoding="utf-8")
+    with pytest.raises(InputError, match=r"bad.json: status"):
+        ingest(
+            [source], IngestOptions("sanierung", kind="planning", metadata=tmp_path / "bad.json"), settings
+        )

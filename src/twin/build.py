@@ -106,7 +106,9 @@ def _build_layer(
         _fetch(source, spec.id, settings.data_dir, state) if is_url(source) else str(root / source)
         for source in spec.sources
     ]
-    files = _fingerprint_files(sources, state.get("files", {}))
+    # The metadata file of a planning layer is part of what it is built from.
+    read = [*sources, str(root / spec.metadata)] if spec.metadata else sources
+    files = _fingerprint_files(read, state.get("files", {}))
     options = _ingest_options_key(spec)
     try:
         record = catalog.get(spec.id)
@@ -121,14 +123,14 @@ def _build_layer(
             return LayerOutcome(spec.id, "unchanged", features=record.feature_count)
         catalog.update(spec.id, changes)
         return LayerOutcome(spec.id, "metadata", features=record.feature_count, message=", ".join(changes))
-    result = _ingest(spec, sources, settings, progress)
+    result = _ingest(spec, root, sources, settings, progress)
     catalog.update(spec.id, metadata)
     state.update(options=options, files=files, built=time.strftime("%Y-%m-%dT%H:%M:%S%z"))
     return LayerOutcome(spec.id, "built", features=int(result["features_written"]))
 
 
 def _ingest(
-    spec: LayerSpec, sources: list[str], settings: Settings, progress: Progress | None
+    spec: LayerSpec, root: Path, sources: list[str], settings: Settings, progress: Progress | None
 ) -> dict[str, Any]:
     from twin.ingest.city_reader import CityOptions
     from twin.ingest.footprints import FootprintOptions
@@ -149,6 +151,8 @@ def _ingest(
         group=spec.group,
         attribution=spec.attribution,
         licence=spec.licence,
+        kind=spec.kind,
+        metadata=root / spec.metadata if spec.metadata else None,
     )  # fmt: skip
     if progress is None:
         return ingest(sources, options, settings)

@@ -129,10 +129,21 @@ def ingest(
         str, typer.Option(help="meshopt (smallest; CesiumJS reads it) or none (plain glTF for any client)")
     ] = "meshopt",
     report: Annotated[Path | None, typer.Option(help="also write the ingest report to this file")] = None,
+    kind: Annotated[
+        str,
+        typer.Option(help="buildings, or planning: areas of a plan as a features layer (XPlanGML is always)"),
+    ] = "buildings",
+    metadata: Annotated[
+        Path | None,
+        typer.Option(help="planning metadata (JSON/TOML: status, number, dates, office, documents, colors)"),
+    ] = None,
 ) -> None:
     """Turn building footprints or 3D city models into a published 3D Tiles layer."""
     if heights not in ("auto", "ground", "source"):
         err.print("[bold red]error:[/] --heights must be auto, ground or source")
+        raise typer.Exit(2)
+    if kind not in ("buildings", "planning"):
+        err.print("[bold red]error:[/] --kind must be buildings or planning")
         raise typer.Exit(2)
     if compression not in ("meshopt", "none"):
         err.print("[bold red]error:[/] --compression must be meshopt or none")
@@ -164,6 +175,8 @@ def ingest(
         group=group,
         attribution=attribution,
         licence=licence,
+        kind=kind,  # type: ignore[arg-type]
+        metadata=metadata,
     )  # fmt: skip
     try:
         settings = _city_settings()

@@ -14,7 +14,7 @@ from collections.abc import Callable, Sequence
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any
+from typing import Any, Literal
 
 import numpy as np
 import numpy.typing as npt
@@ -71,6 +71,8 @@ class IngestOptions:
     group: str = ""
     attribution: str = ""
     licence: str = ""
+    kind: Literal["buildings", "planning"] = "buildings"
+    metadata: Path | None = None  # planning metadata (JSON/TOML) for --kind planning
 
 
 class Timings(dict[str, float]):
@@ -109,6 +111,14 @@ def ingest(
         registrar = Registrar(settings)
     try:
         formats = [input_format(source) for source in sources]
+        if options.kind == "planning" and SourceFormat.XPLANGML not in formats:
+            if not _are_footprints(formats):
+                raise InputError(
+                    "--kind planning takes XPlanGML or footprint formats (GeoJSON, GeoPackage, ...)"
+                )
+            from twin.planning.generic import ingest_planning_data
+
+            return ingest_planning_data(files, options, settings, layer_id, options.metadata, started)
         if SourceFormat.XPLANGML in formats:
             if set(formats) != {SourceFormat.XPLANGML}:
                 raise InputError("plans (XPlanGML) and other inputs cannot be ingested into one layer")

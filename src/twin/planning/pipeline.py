@@ -240,8 +240,8 @@ def _plan_metadata(plan: XPlanFeature, document: XPlanDocument) -> dict[str, Any
         "class": plan.cls,
         "name": str(attributes.get("name") or plan.id),
         "number": attributes.get("nummer"),
-        "status": rechtsstand_name(status_code) if status_code else None,
-        "status_label": code_label("rechtsstand", status_code) if status_code else None,
+        "status": rechtsstand_name(status_code, plan.cls) if status_code else None,
+        "status_label": code_label("rechtsstand", status_code, plan.cls) if status_code else None,
         "dates": dates,
         "gemeinde": attributes.get("gemeinde.gemeindeName"),
         "ags": attributes.get("gemeinde.ags"),
@@ -343,7 +343,6 @@ def _register(
     from pydantic import ValidationError
 
     from twin.catalog.schema import PlanningInfo
-    from twin.registrar import open_catalog, register
 
     planning = None
     if len(plans) == 1:
@@ -359,9 +358,19 @@ def _register(
             )
     else:
         planning = PlanningInfo(style_attribute="planzv")
+    extra = {"plans": plans, "envelopes": f"{layer_id}{ENVELOPE_SUFFIX}" if report["envelopes"] else None}
+    publish_features(settings, staging, layer_id, options, report, bbox, planning, extra)
+
+
+def publish_features(
+    settings: Settings, staging: Path, layer_id: str, options: IngestOptions, report: dict[str, Any],
+    bbox: list[float] | None, planning: Any, extra: dict[str, Any],
+) -> None:  # fmt: skip
+    """Publish a features layer's staging folder and register it (kind "features") in one step."""
+    from twin.registrar import open_catalog, register
+
     fields = {"title": options.title, "group": options.group, "attribution": options.attribution,
               "licence": options.licence}  # fmt: skip
-    extra = {"plans": plans, "envelopes": f"{layer_id}{ENVELOPE_SUFFIX}" if report["envelopes"] else None}
     catalog = open_catalog(settings)
     try:
         register(catalog, settings, staging, layer_id, fields, report, bbox, kind="features", planning=planning,

@@ -175,6 +175,10 @@ class LayerSpec(Strict):
     source_layer: str | None = None
     lod: str | None = Field(default=None, pattern=r"^[0-4](\.[0-3])?$", description="e.g. 2 or 2.2")
     compression: Literal["meshopt", "none"] = "meshopt"
+    kind: Literal["buildings", "planning"] = "buildings"
+    metadata: str | None = Field(
+        default=None, description="planning metadata file (JSON/TOML) for kind planning"
+    )
 
     @property
     def sources(self) -> list[str]:
