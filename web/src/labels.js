@@ -3,6 +3,7 @@
 
 import { functionEntries, functionEntry, roofTypeEntries, roofTypeEntry } from "./codelists.js";
 import { language } from "./i18n.js";
+import { xplanClassLabel } from "./planzv.js";
 
 const ATTRIBUTES = {
   source_id: { de: "Objekt-ID", en: "Object ID" },
@@ -44,6 +45,13 @@ const ATTRIBUTES = {
   amt: { de: "Amt", en: "Office" },
   dokument: { de: "Dokument", en: "Document" },
   externereferenz: { de: "Planunterlagen", en: "Plan documents" },
+
+  // The building envelopes of a Bebauungsplan (3D Tiles made from its XPlanGML Festsetzungen).
+  festsetzung: { de: "Festsetzung", en: "Regulation" },
+  rule: { de: "Regel", en: "Rule" },
+  envelope_height: { de: "Höhe der Hüllkurve", en: "Envelope height", unit: "m" },
+  plan_id: { de: "Plan", en: "Plan" },
+  xplan_class: { de: "XPlanung-Klasse", en: "XPlanung class", codes: "xplan" },
 
   // The canonical names the CityGML/CityJSON ingest writes (twin.ingest.citymodel).
   class: { de: "Gebäudeklasse", en: "Building class" },
@@ -100,6 +108,7 @@ const STATUS_CODES = {
 // Rows of the attribute panel: what a planner reads first (name, function, address, heights, years), then
 // attributes this table does not know (in their data order), then where the data came from.
 const LEADING = [
+  "xplan_class", "rule", "envelope_height", "festsetzung",
   "name", "function", "gebaeudefunktion", "usage", "class", "roof_type", "dachform",
   "address", "adresse", "addresses", "street", "strasse", "house_number", "hausnummer", "postcode", "plz",
   "locality", "ort", "measured_height", "hoehe", "height", "traufhoehe", "firsthoehe", "bodenhoehe",
@@ -211,6 +220,10 @@ function codeEntry(list, code, codeSpace) {
   }
   if (list === "status") {
     return STATUS_CODES[code] ?? null;
+  }
+  if (list === "xplan") {
+    const de = xplanClassLabel(code, "de");
+    return de ? { de, en: xplanClassLabel(code, "en") } : null;
   }
   return null;
 }

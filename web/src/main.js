@@ -21,7 +21,7 @@ import {
 } from "./layers.js";
 import { setupMeasure } from "./measure.js";
 import { findFeature, setupPicking } from "./picking.js";
-import { loadPlanningLayers } from "./planning.js";
+import { loadPlanningLayers, styleEnvelopeLayer } from "./planning.js";
 import { captureScene, downloadScreenshot } from "./screenshot.js";
 import { setupSearch } from "./search.js";
 import { applyCamera, cameraState, readState, writeState } from "./share.js";
@@ -262,6 +262,8 @@ async function start() {
     for (const layer of layers) layer.visible = shared.layers.includes(layer.id);
   }
   document.getElementById("layer-empty").hidden = layers.length > 0;
+  // A plan's building envelopes (3D Tiles) are translucent in the city's colour unless configured otherwise.
+  for (const layer of layers) styleEnvelopeLayer(layer, window.twin.theme.primary);
   setupBasemaps(viewer, config.basemaps, document.getElementById("basemap-select"));
 
   // A shared link puts the camera where it was; otherwise fly to the profile's view.
@@ -303,17 +305,17 @@ async function start() {
       zoom: () => viewer.zoomTo(tileset),
     };
   }
-  for (const [id, { dataSource, legend }] of Object.entries(planning)) {
+  for (const [id, { dataSource, legend, setOpacity }] of Object.entries(planning)) {
     handles[id] = {
       get show() { return dataSource.show; },
       set show(value) { dataSource.show = value; viewer.scene.requestRender(); changed(); },
-      setOpacity: (opacity) => {
+      setOpacity: setOpacity ?? ((opacity) => {
         for (const entity of dataSource.entities.values) {
           const material = entity.polygon?.material;
           if (material?.color) material.color = material.color.getValue().withAlpha(opacity * 0.7);
         }
         viewer.scene.requestRender();
-      },
+      }),
       zoom: () => viewer.zoomTo(dataSource),
       legend,
     };

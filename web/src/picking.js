@@ -13,6 +13,7 @@ import {
   isCoded,
   orderAttributes,
 } from "./labels.js";
+import { describePlanFeature } from "./plan_panel.js";
 
 const DEFAULT_HIGHLIGHT = "#ffcc00";
 
@@ -137,6 +138,8 @@ function metadataEntries(metadata) {
  */
 export function describePick(picked, time) {
   if (picked?.id instanceof Cesium.Entity && picked.id.twinLayer) {
+    const plan = describePlanFeature(picked.id, picked.id.twinLayer, time); // an XPlanGML plan's feature
+    if (plan) return plan;
     const entries = entityEntries(picked.id, time);
     return { layer: picked.id.twinLayer, entity: picked.id, sections: [{ key: "feature.section.feature", entries }] };
   }
@@ -170,6 +173,10 @@ export function createFeaturePanel(panel) {
     }
     const layer = shown.layer ?? shown.tileset?.twinLayer;
     layerLine.textContent = layer ? t("feature.layer", { layer: localized(layer.title) }) : "";
+    if (typeof shown.render === "function") {
+      body.replaceChildren(...shown.render()); // a description that draws itself (plan features)
+      return;
+    }
     const blocks = [];
     for (const section of shown.sections) {
       const heading = document.createElement("h3");
@@ -294,6 +301,12 @@ export function setupPicking(viewer, panel, options = {}) {
       return { restore: () => (picked.color = color) };
     }
     const entity = picked?.id;
+    const polygonShown = entity instanceof Cesium.Entity && entity.polygon?.show?.getValue?.() !== false;
+    if (entity instanceof Cesium.Entity && entity.polyline && !(entity.polygon && polygonShown)) {
+      const material = entity.polyline.material; // a line, or an area drawn as its outline (Geltungsbereich)
+      entity.polyline.material = highlightColor;
+      return { restore: () => (entity.polyline.material = material) };
+    }
     if (entity instanceof Cesium.Entity && entity.polygon) {
       const material = entity.polygon.material;
       entity.polygon.material = highlightColor.withAlpha(0.8);
