@@ -96,7 +96,9 @@ export function composeStyle(
   } else if (layer.style && conditions.length === 0) {
     return new Cesium.Cesium3DTileStyle(layer.style); // a configured style wins when nothing else applies
   } else if (conditions.length > 0 || alpha < 1) {
-    conditions.push(["true", color("#ffffff", alpha)]);
+    // Other features keep the layer's own colour where it has one (e.g. translucent envelopes), else white.
+    const own = typeof layer.style?.color === "string" ? layer.style.color : null;
+    conditions.push(["true", own ?? color("#ffffff", alpha)]);
   }
   return conditions.length ? new Cesium.Cesium3DTileStyle({ color: { conditions } }) : undefined;
 }
