@@ -95,12 +95,34 @@ HOEHENBEZUG = {
     "4000": "relativ zur Erdgeschoss-Fußbodenhöhe (EFH)",
 }
 
+BEBAUUNGSART = {  # BP_BebauungsArt (BauNVO § 22 Abs. 2: which house types the offene Bauweise allows)
+    "1000": "nur Einzelhäuser",
+    "2000": "nur Doppelhäuser",
+    "3000": "nur Hausgruppen",
+    "4000": "nur Einzel- und Doppelhäuser",
+    "5000": "nur Einzelhäuser und Hausgruppen",
+    "6000": "nur Doppelhäuser und Hausgruppen",
+    "7000": "nur Reihenhäuser",
+    "8000": "Einzelhäuser, Doppelhäuser und Hausgruppen",
+}
+
+RECHTSCHARAKTER = {  # BP_Rechtscharakter / XP_Rechtscharakter (the legal nature of a plan object)
+    "1000": "Festsetzung",
+    "2000": "Nachrichtliche Übernahme",
+    "3000": "Hinweis",
+    "4000": "Vermerk",
+    "5000": "Kennzeichnung",
+    "9998": "unbekannt",
+}
+
 _LABELS: dict[str, dict[str, str]] = {
     "allgArtDerBaulNutzung": ALLG_ART_DER_BAUL_NUTZUNG,
     "besondereArtDerBaulNutzung": BESONDERE_ART_DER_BAUL_NUTZUNG,
     "bauweise": BAUWEISE,
     "dachform": DACHFORM,
     "hoehenbezug": HOEHENBEZUG,
+    "bebauungsArt": BEBAUUNGSART,
+    "rechtscharakter": RECHTSCHARAKTER,
 }
 
 

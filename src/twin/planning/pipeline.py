@@ -340,22 +340,24 @@ def _register(
     settings: Settings, staging: Path, layer_id: str, options: IngestOptions, report: dict[str, Any],
     bbox: list[float] | None, plans: list[dict[str, Any]],
 ) -> None:  # fmt: skip
+    from typing import get_args
+
     from pydantic import ValidationError
 
-    from twin.catalog.schema import PlanningInfo
+    from twin.catalog.schema import PlanningInfo, PlanStatus
 
     planning = None
     if len(plans) == 1:
         plan = plans[0]
         documents = plan["documents"][:100]
+        # The catalog knows the Rechtsstand of Bebauungspläne; others (FP's "Wirksamkeit") stay in extra.plans.
+        status = plan["status"] if plan["status"] in get_args(PlanStatus) else None
         try:
-            planning = PlanningInfo(status=plan["status"], number=_text(plan["number"]), dates=plan["dates"],
+            planning = PlanningInfo(status=status, number=_text(plan["number"]), dates=plan["dates"],
                                     documents=documents, style_attribute="planzv")  # fmt: skip
         except ValidationError:
             # Dates out of legal order or an odd document link: keep what is certain.
-            planning = PlanningInfo(
-                status=plan["status"], number=_text(plan["number"]), style_attribute="planzv"
-            )
+            planning = PlanningInfo(status=status, number=_text(plan["number"]), style_attribute="planzv")
     else:
         planning = PlanningInfo(style_attribute="planzv")
     extra = {"plans": plans, "envelopes": f"{layer_id}{ENVELOPE_SUFFIX}" if report["envelopes"] else None}
