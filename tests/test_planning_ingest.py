@@ -269,3 +269,20 @@ def test_other_planning_data_with_sidecar_metadata(tmp_path: Path) -> None:
         ingest(
             [source], IngestOptions("sanierung", kind="planning", metadata=tmp_path / "bad.json"), settings
         )
+
+
+def test_wfs_getfeature_response_is_read_like_the_plan(tmp_path: Path) -> None:
+    """The same plan objects wrapped as a WFS 2.0 GetFeature answer (wfs:FeatureCollection/wfs:member)."""
+    source = XPLAN / "valid" / "BP_6.0.gml"
+    wfs = "http://www.opengis.net/wfs/2.0"
+    collection = etree.Element(f"{{{wfs}}}FeatureCollection", nsmap={"wfs": wfs})
+    for feature in _features(source):
+        member = etree.SubElement(collection, f"{{{wfs}}}member")
+        member.append(feature)
+    wrapped = tmp_path / "getfeature.xml"
+    wrapped.write_bytes(etree.tostring(collection, xml_declaration=True, encoding="utf-8"))
+    settings = Settings(data_dir=tmp_path / "data")
+    direct = ingest([source], IngestOptions("direkt"), settings)
+    via_wfs = ingest([wrapped], IngestOptions("wfs"), settings)
+    assert via_wfs["features_written"] == direct["features_written"] > 0
+    assert [plan["name"] for plan in via_wfs["plans"]] == [plan["name"] for plan in direct["plans"]]

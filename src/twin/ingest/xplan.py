@@ -261,13 +261,20 @@ class _FeatureReader:
             )
 
 
-def _root_version(root: etree._Element, source: str) -> str:
+def _root_version(root: etree._Element, source: str) -> str | None:
+    """The XPlanGML version of the root; None for a WFS collection that declares none (its members tell)."""
     tag = root.tag if isinstance(root.tag, str) else ""
     namespace = tag[1:].partition("}")[0] if tag.startswith("{") else ""
     version = _version(namespace)
     if version is None and local(tag) in COLLECTIONS:  # a WFS response: the declared XPlanGML namespace
         declared = [_version(uri) for uri in root.nsmap.values() if uri]
         version = next((item for item in declared if item), None)
+        if version is None:
+            return None
+    return _supported(version, namespace, tag, source)
+
+
+def _supported(version: str | None, namespace: str, tag: str, source: str) -> str:
     if version is None:
         prefix = "gml:" if namespace in GML_NAMESPACES else (f"{{{namespace}}}" if namespace else "")
         raise InputError(f"{source}: not an XPlanGML document: root element is {prefix}{local(tag)}")
@@ -315,14 +322,24 @@ def read_xplan(ref: SourceRef) -> XPlanDocument:
             for event, element in context:
                 name = local(element.tag)
                 if event == "start":
+                    found = None
                     if not names:
-                        version = _root_version(element, source)
-                        document = XPlanDocument(source, version, None)
-                        reader = _FeatureReader(source, version, 2)
+                        found = _root_version(element, source)
+                    elif document is None and names[-1] in MEMBER_WRAPPERS:
+                        # A WFS collection that declared no XPlanGML namespace: the first member's tells.
+                        tag = element.tag if isinstance(element.tag, str) else ""
+                        namespace = tag[1:].partition("}")[0] if tag.startswith("{") else ""
+                        found = _supported(_version(namespace), namespace, tag, source)
+                    if found is not None:
+                        document = XPlanDocument(source, found, None)
+                        reader = _FeatureReader(source, found, 2)
                     names.append(name)
                     continue
                 names.pop()
-                assert document is not None and reader is not None
+                if document is None or reader is None:  # a WFS collection before its first member
+                    if name == "boundedBy" and len(names) == 1:
+                        envelope_srs = envelope_srs or _envelope(element)[0]
+                    continue
                 parent = names[-1] if names else ""
                 if parent in MEMBER_WRAPPERS and name not in COLLECTIONS and name not in MEMBER_WRAPPERS:
                     feature = reader.read(element, document.problems)
@@ -343,7 +360,7 @@ def read_xplan(ref: SourceRef) -> XPlanDocument:
     except (OSError, zipfile.BadZipFile) as exc:
         raise InputError(f"{source}: cannot be read ({exc})") from exc
     if document is None or reader is None:
-        raise InputError(f"{source}: empty document")
+        raise InputError(f"{source}: no XPlanGML feature in the document")
     srs_name = envelope_srs or (reader.srs_names[0] if reader.srs_names else None)
     document.crs = crs_code(srs_name) if srs_name else None
     return document
