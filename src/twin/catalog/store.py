@@ -37,9 +37,11 @@ def _sqlite_events(engine: Engine) -> None:
         # Let SQLAlchemy's "begin" event below emit BEGIN itself instead of pysqlite's implicit, deferred one.
         dbapi_connection.isolation_level = None
         cursor = dbapi_connection.cursor()
-        # WAL lets readers go on while a writer writes; busy_timeout waits for the lock instead of failing.
-        cursor.execute("PRAGMA journal_mode=WAL")
+        # busy_timeout waits for the lock instead of failing; it comes first because switching a new database to
+        # WAL takes a lock too (with pysqlite's default 5 s, four engines racing to open a new catalog on a busy
+        # machine once got "database is locked"). WAL lets readers go on while a writer writes.
         cursor.execute("PRAGMA busy_timeout=30000")
+        cursor.execute("PRAGMA journal_mode=WAL")
         cursor.close()
 
     @event.listens_for(engine, "begin")
