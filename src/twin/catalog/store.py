@@ -9,6 +9,8 @@ based on (an HTTP If-Match) and refuse a stale one, and write transactions on SQ
 
 from __future__ import annotations
 
+import sqlite3
+import time
 from collections.abc import Iterator
 from contextlib import contextmanager
 from datetime import UTC, datetime
@@ -37,11 +39,9 @@ def _sqlite_events(engine: Engine) -> None:
         # Let SQLAlchemy's "begin" event below emit BEGIN itself instead of pysqlite's implicit, deferred one.
         dbapi_connection.isolation_level = None
         cursor = dbapi_connection.cursor()
-        # busy_timeout waits for the lock instead of failing; it comes first because switching a new database to
-        # WAL takes a lock too (with pysqlite's default 5 s, four engines racing to open a new catalog on a busy
-        # machine once got "database is locked"). WAL lets readers go on while a writer writes.
+        # busy_timeout waits for the lock instead of failing. WAL lets readers go on while a writer writes.
         cursor.execute("PRAGMA busy_timeout=30000")
-        cursor.execute("PRAGMA journal_mode=WAL")
+        _switch_to_wal(cursor)
         cursor.close()
 
     @event.listens_for(engine, "begin")
@@ -50,6 +50,20 @@ def _sqlite_events(engine: Engine) -> None:
         # committed in between; taking the write lock up front makes it wait instead.
         read_only = connection.get_execution_options().get(READ_ONLY, False)
         connection.exec_driver_sql("BEGIN" if read_only else "BEGIN IMMEDIATE")
+
+
+def _switch_to_wal(cursor: Any, attempts: int = 200) -> None:
+    """PRAGMA journal_mode=WAL, retried: SQLite answers "database is locked" at once, without its busy handler,
+    when connections switch a new database's journal mode together (four engines opening a new catalog at
+    once failed about one time in twenty here)."""
+    for attempt in range(attempts):
+        try:
+            cursor.execute("PRAGMA journal_mode=WAL")
+            return
+        except sqlite3.OperationalError as error:
+            if "locked" not in str(error) or attempt == attempts - 1:
+                raise
+            time.sleep(0.05)
 
 
 def _not_found(layer_id: str) -> NotFoundError:
