@@ -68,6 +68,7 @@ def ingest_planning_data(
 ) -> dict[str, Any]:  # fmt: skip
     """Publish footprint-format files as a planning features layer."""
     import geopandas as gpd
+    import pandas as pd
 
     from twin.features_parquet import write_feature_table
     from twin.planning.pipeline import publish_features
@@ -82,7 +83,7 @@ def ingest_planning_data(
         if crs is None:
             raise InputError(f"{path}: no CRS in the file; give it with --crs, e.g. EPSG:25832")
         frames.append(frame.set_crs(crs, allow_override=True).to_crs("OGC:CRS84"))
-    frame = gpd.GeoDataFrame(pd_concat(frames), crs="OGC:CRS84")
+    frame = gpd.GeoDataFrame(pd.concat(frames, ignore_index=True), crs="OGC:CRS84")
     geometries = np.asarray(frame.geometry.array, dtype=object)
     skipped: Counter[str] = Counter()
     repaired = 0
@@ -131,9 +132,3 @@ def ingest_planning_data(
         shutil.rmtree(staging, ignore_errors=True)
         raise
     return report
-
-
-def pd_concat(frames: list[Any]) -> Any:
-    import pandas as pd
-
-    return pd.concat(frames, ignore_index=True) if len(frames) > 1 else frames[0]

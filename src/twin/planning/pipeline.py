@@ -179,41 +179,33 @@ def _name(plan: XPlanFeature | None) -> str:
 
 
 def _attribute_table(rows: list[tuple[XPlanFeature, dict[str, str]]]) -> pa.Table:
-    """One column per attribute name over all rows (numbers as float64, booleans, else text), with labels."""
+    """twin's own columns, then every XPlanGML attribute typed as the city reader types attributes, and a
+    ``<name>_label`` column after each coded one."""
+    from twin.ingest.city_reader import attribute_table
     from twin.ingest.xplan_codes import code_label
 
-    names: dict[str, None] = {}
-    for feature, _ in rows:
-        names.update(dict.fromkeys(feature.attributes))
-    columns: dict[str, Any] = {
+    own = pa.table({
         "source_id": [feature.id for feature, _ in rows],
         "xplan_class": [feature.cls for feature, _ in rows],
         "plan_id": [extra["plan_id"] for _, extra in rows],
         "plan_name": [extra["plan_name"] for _, extra in rows],
         "planzv": [planzv_category(feature.cls, feature.attributes) for feature, _ in rows],
-    }
-    for name in names:
-        if name in columns:
+    })  # fmt: skip
+    attributes = attribute_table([feature.attributes for feature, _ in rows])
+    table = own
+    for name in attributes.column_names:
+        if name in own.column_names:
             continue
-        values = [feature.attributes.get(name) for feature, _ in rows]
-        present = [value for value in values if value is not None]
-        if present and all(isinstance(v, bool) for v in present):
-            columns[name] = pa.array(values, type=pa.bool_())
-        elif present and all(isinstance(v, int | float) and not isinstance(v, bool) for v in present):
-            columns[name] = pa.array([None if v is None else float(v) for v in values], type=pa.float64())
-        else:
-            texts = [None if v is None else str(v) for v in values]
-            columns[name] = pa.array(texts, type=pa.string())
-            base = name.rsplit(".", 1)[-1]
-            labels = [None if text is None else code_label(base, text) for text in texts]
+        column = attributes.column(name)
+        table = table.append_column(name, column)
+        if pa.types.is_string(column.type):
+            labels = [
+                None if text is None else code_label(name, text, feature.cls)
+                for text, (feature, _) in zip(column.to_pylist(), rows, strict=True)
+            ]
             if any(label is not None for label in labels):
-                columns[f"{name}_label"] = pa.array(labels, type=pa.string())
-    return pa.table(
-        {
-            name: (v if isinstance(v, pa.Array) else pa.array(v, type=pa.string()))
-            for name, v in columns.items()
-        }
-    )
+                table = table.append_column(f"{name}_label", pa.array(labels, type=pa.string()))
+    return table
 
 
 def _plan_metadata(plan: XPlanFeature, document: XPlanDocument) -> dict[str, Any]:
